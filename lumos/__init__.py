@@ -1,0 +1,32 @@
+"""lumos: explain deep learning models and measure whether the explanations can be trusted.
+
+The public surface is small: :func:`wrap` and :func:`load_model` turn any model into a
+:class:`Model`; :func:`explain` runs a registered local method and returns an
+:class:`Explanation`; :class:`GlobalExplanation` holds per-feature importances. Data lives in
+:mod:`lumos.datasets`, reference networks in :mod:`lumos.zoo`.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Keras 3 runs on the torch backend in lumos; set before anything imports keras.
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+from lumos._version import __version__  # noqa: E402
+from lumos.attribution import available_methods, explain  # noqa: E402
+from lumos.errors import LumosError  # noqa: E402
+from lumos.explanation import Explanation, GlobalExplanation  # noqa: E402
+from lumos.models import Model, load_model, wrap  # noqa: E402
+
+__all__ = [
+    "Explanation",
+    "GlobalExplanation",
+    "LumosError",
+    "Model",
+    "__version__",
+    "available_methods",
+    "explain",
+    "load_model",
+    "wrap",
+]

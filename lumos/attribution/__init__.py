@@ -1,0 +1,13 @@
+"""Local explanation methods, one family per module, found by name in a registry."""
+
+from lumos.attribution._base import Explainer, available_methods, explain, get_explainer, register
+from lumos.attribution.occlusion import FeatureAblation
+
+__all__ = [
+    "Explainer",
+    "FeatureAblation",
+    "available_methods",
+    "explain",
+    "get_explainer",
+    "register",
+]

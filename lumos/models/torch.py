@@ -1,0 +1,121 @@
+"""Adapter for PyTorch ``nn.Module`` and TorchScript models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from lumos.errors import ModelError
+from lumos.models.base import Model
+
+
+def _resolve_device(device: str | None, module: torch.nn.Module) -> str:
+    if device is None:
+        try:
+            return str(next(module.parameters()).device)
+        except StopIteration:
+            return "cpu"
+    device = str(device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(
+            f"device={device!r} was asked for but no CUDA device is available here; "
+            "use device='cpu'."
+        )
+    try:
+        torch.device(device)
+    except RuntimeError as exc:
+        raise ModelError(f"unknown device {device!r} ({exc}); use 'cpu' or 'cuda'.") from None
+    return device
+
+
+def _infer_input_shape(module: torch.nn.Module) -> tuple[int, ...] | None:
+    for m in module.modules():
+        if isinstance(m, torch.nn.Linear):
+            return (int(m.in_features),)
+        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
+            return None  # spatial size unknown until data is seen
+    return None
+
+
+def _last_leaf(module: torch.nn.Module) -> torch.nn.Module | None:
+    leaves = [m for m in module.modules() if not list(m.children())]
+    return leaves[-1] if leaves else None
+
+
+class TorchModel(Model):
+    """A PyTorch module (or TorchScript module) as a lumos :class:`Model`.
+
+    The module is moved to ``device`` (default: where its parameters are) and put in eval
+    mode. Inputs are cast to the dtype of the module's parameters; outputs come back as
+    float64 numpy arrays, evaluated under ``torch.no_grad`` unless ``grad=True``.
+    """
+
+    framework = "torch"
+    differentiable = True
+
+    def __init__(self, module: torch.nn.Module, **hints: Any) -> None:
+        if not isinstance(module, torch.nn.Module):
+            raise ModelError(f"expected a torch.nn.Module, got {type(module).__name__}.")
+        device = _resolve_device(hints.pop("device", None), module)
+        if hints.get("input_shape") is None:
+            hints["input_shape"] = _infer_input_shape(module)
+        super().__init__(device=device, **hints)
+        self.module = _prepare(module, device)
+        try:
+            self._dtype = next(module.parameters()).dtype
+        except StopIteration:
+            self._dtype = torch.float32
+        if not self._dtype.is_floating_point:
+            self._dtype = torch.float32
+
+    def _torch_dtype(self) -> torch.dtype:
+        return self._dtype
+
+    def _detect_output_kind(self) -> str:
+        last = _last_leaf(self.module)
+        if isinstance(last, (torch.nn.Softmax, torch.nn.Sigmoid)):
+            return "probability"
+        return super()._detect_output_kind()
+
+    def _forward(self, chunk: np.ndarray) -> np.ndarray:
+        if not chunk.flags.writeable:
+            chunk = chunk.copy()
+        with torch.no_grad():
+            t = torch.as_tensor(chunk, dtype=self._dtype).to(self.device)
+            if self.preprocess is not None:
+                t = self.preprocess(t)
+            y = self.module(t)
+        return _output_to_numpy(y)
+
+    def _forward_torch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x.to(device=self.device, dtype=self._dtype))
+
+    def _update_fingerprint(self, h: Any) -> None:
+        h.update(type(self.module).__name__.encode())
+        for name, tensor in self.module.state_dict().items():
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+
+
+def _prepare(module: torch.nn.Module, device: str) -> torch.nn.Module:
+    """Move to ``device`` and switch to eval mode (dropout off, batch-norm statistics fixed)."""
+    module = module.to(device)
+    try:
+        module.eval()
+    except NotImplementedError:
+        # torch.export modules are frozen in the mode they were exported in
+        pass
+    return module
+
+
+def _output_to_numpy(y: Any) -> np.ndarray:
+    if isinstance(y, (tuple, list)):
+        y = y[0]
+    if not isinstance(y, torch.Tensor):
+        raise ModelError(
+            f"the torch model returned {type(y).__name__}; it must return a tensor of shape "
+            "(n, n_outputs)."
+        )
+    return y.detach().to("cpu", torch.float64).numpy()

@@ -1,0 +1,12 @@
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

@@ -1,0 +1,327 @@
+"""Adapters: every kind of model gives the same numbers through one Model protocol."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import warnings
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+import lumos
+from lumos.errors import (
+    InputError,
+    LumosError,
+    ModelError,
+    NotDifferentiableError,
+    ShapeError,
+    UnknownNameError,
+    UnsafeModelError,
+)
+
+D, H1, H2, K = 6, 8, 5, 3
+
+
+def torch_net(seed: int = 0, softmax: bool = True) -> torch.nn.Sequential:
+    gen = torch.Generator().manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(D, H1), torch.nn.ReLU(), torch.nn.Linear(H1, H2), torch.nn.ReLU(),
+        torch.nn.Linear(H2, K), *( [torch.nn.Softmax(dim=1)] if softmax else [] ),
+    )
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.7)
+    return net.eval()
+
+
+def linears(net: torch.nn.Sequential) -> list[torch.nn.Linear]:
+    return [m for m in net if isinstance(m, torch.nn.Linear)]
+
+
+def keras_twin(net: torch.nn.Sequential) -> keras.Model:
+    model = keras.Sequential(
+        [
+            keras.Input((D,)),
+            keras.layers.Dense(H1, activation="relu"),
+            keras.layers.Dense(H2, activation="relu"),
+            keras.layers.Dense(K, activation="softmax"),
+        ]
+    )
+    for layer, lin in zip(model.layers, linears(net), strict=True):
+        layer.set_weights([lin.weight.detach().numpy().T, lin.bias.detach().numpy()])
+    return model
+
+
+def sklearn_twin(net: torch.nn.Sequential) -> MLPClassifier:
+    rng = np.random.default_rng(0)
+    clf = MLPClassifier(hidden_layer_sizes=(H1, H2), max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(rng.normal(size=(30, D)), np.arange(30) % K)
+    clf.coefs_ = [lin.weight.detach().numpy().T.astype(np.float64) for lin in linears(net)]
+    clf.intercepts_ = [lin.bias.detach().numpy().astype(np.float64) for lin in linears(net)]
+    return clf
+
+
+def onnx_bytes(net: torch.nn.Module, input_shape: tuple[int, ...]) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net, (torch.zeros(1, *input_shape),), buf, input_names=["x"],
+            output_names=["probabilities"], dynamic_axes={"x": {0: "n"}}, dynamo=False,
+        )
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def x() -> np.ndarray:
+    return np.random.default_rng(1).normal(size=(37, D))
+
+
+def test_every_adapter_gives_the_same_outputs(x: np.ndarray) -> None:
+    net = torch_net()
+    expected = net(torch.tensor(x, dtype=torch.float32)).detach().numpy()
+    assert expected.std() > 0.05  # the network is not trivially constant
+    models = {
+        "torch": lumos.wrap(net),
+        "keras": lumos.wrap(keras_twin(net)),
+        "sklearn": lumos.wrap(sklearn_twin(net)),
+        "callable": lumos.wrap(
+            lambda a: net(torch.as_tensor(a, dtype=torch.float32)).detach().numpy()
+        ),
+        "onnx": lumos.wrap(onnx_bytes(net, (D,))),
+    }
+    for name, model in models.items():
+        out = model(x)
+        assert out.shape == (len(x), K), name
+        assert out.dtype == np.float64, name
+        np.testing.assert_allclose(out, expected, atol=1e-5, err_msg=name)
+        assert model.output_kind == "probability", name
+        assert model.n_outputs == K, name
+        assert model.input_shape == (D,), name
+
+
+def test_gradients_reach_the_input_for_torch_and_keras(x: np.ndarray) -> None:
+    net = torch_net()
+    grads = []
+    for model in (lumos.wrap(net), lumos.wrap(keras_twin(net))):
+        assert model.differentiable
+        xt = torch.tensor(x, dtype=torch.float32, requires_grad=True)
+        out = model(xt, grad=True)
+        assert isinstance(out, torch.Tensor) and out.requires_grad
+        out[:, 1].sum().backward()
+        assert xt.grad is not None and float(xt.grad.abs().sum()) > 0
+        grads.append(xt.grad.numpy().copy())
+    np.testing.assert_allclose(grads[0], grads[1], atol=1e-5)
+    # the closed form for one row: d softmax_1 / dx through the ReLU network
+    xt = torch.tensor(x[:1], dtype=torch.float32)
+    jac = torch.autograd.functional.jacobian(lambda a: net(a)[0, 1], xt)
+    np.testing.assert_allclose(grads[0][0], jac.numpy()[0], atol=1e-6)
+
+
+def test_black_boxes_refuse_gradients(x: np.ndarray) -> None:
+    for obj in (sklearn_twin(torch_net()), lambda a: a[:, :2], onnx_bytes(torch_net(), (D,))):
+        model = lumos.wrap(obj)
+        assert not model.differentiable
+        with pytest.raises(NotDifferentiableError, match="model-agnostic"):
+            model(x, grad=True)
+
+
+def test_evaluation_is_chunked_without_autograd_and_batch_size_invariant(x: np.ndarray) -> None:
+    net = torch_net()
+    calls: list[int] = []
+    net.register_forward_pre_hook(lambda mod, inp: calls.append(inp[0].shape[0]))
+    grad_flags: list[bool] = []
+    net.register_forward_hook(lambda mod, inp, out: grad_flags.append(out.requires_grad))
+    model = lumos.wrap(net)
+    outs = {bs: model(x, batch_size=bs) for bs in (1, 7, 1024)}
+    assert calls[: len(x)] == [1] * len(x)
+    assert calls[len(x) : len(x) + 6] == [7, 7, 7, 7, 7, 2]
+    assert not any(grad_flags)
+    assert all(p.grad is None and p.requires_grad for p in net.parameters())
+    np.testing.assert_allclose(outs[1], outs[1024], atol=1e-6)
+    np.testing.assert_allclose(outs[7], outs[1024], atol=1e-6)
+    # float64 row-wise black box: chunking is exactly invariant (BLAS matmul is not, by ulps)
+    f = lumos.wrap(lambda a: np.tanh(2.0 * a[:, :2] + a[:, 2:4] * a[:, 4:6]))
+    assert np.array_equal(f(x, batch_size=1), f(x, batch_size=1024))
+
+
+def test_wrap_hint_sets_default_batch_size(x: np.ndarray) -> None:
+    sizes: list[int] = []
+    model = lumos.wrap(lambda a: sizes.append(len(a)) or a.sum(axis=1), batch_size=10)
+    model(x)
+    assert sizes == [10, 10, 10, 7]
+
+
+def test_output_kind_detection_and_override(x: np.ndarray) -> None:
+    assert lumos.wrap(torch_net(softmax=False)).output_kind == "logit"
+    reg = torch.nn.Sequential(torch.nn.Linear(D, 1))
+    assert lumos.wrap(reg).output_kind == "regression"
+    assert lumos.wrap(reg, output_kind="logit").output_kind == "logit"
+    with pytest.raises(UnknownNameError, match="probability"):
+        lumos.wrap(reg, output_kind="probabilty")
+    y = (x[:, 0] > 0).astype(int)
+    assert lumos.wrap(LogisticRegression().fit(x, y)).output_kind == "probability"
+    svc = lumos.wrap(SVC().fit(x, y))
+    assert svc.output_kind == "logit" and svc.n_outputs == 1
+    assert lumos.wrap(LinearRegression().fit(x, x[:, 1])).output_kind == "regression"
+    probs = lumos.wrap(lambda a: np.full((len(a), 2), 0.5), input_shape=(D,))
+    assert probs.output_kind == "probability"
+    assert lumos.wrap(lambda a: a[:, :3], input_shape=(D,)).output_kind == "logit"
+
+
+def test_sklearn_pipeline_and_dataframe_names(x: np.ndarray) -> None:
+    names = [f"f{i}" for i in range(D)]
+    frame = pd.DataFrame(x, columns=names)
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, y)
+    model = lumos.wrap(pipe)
+    assert model.feature_names == names and model.class_names == ["0", "1"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names" warning
+        np.testing.assert_allclose(model(x), pipe.predict_proba(frame), atol=1e-12)
+        np.testing.assert_allclose(model(frame), pipe.predict_proba(frame), atol=1e-12)
+    with pytest.raises(InputError, match="reorder"):
+        model(frame[names[::-1]])
+
+
+def test_dataframe_and_tensor_inputs_for_torch(x: np.ndarray) -> None:
+    net = torch_net()
+    model = lumos.wrap(net)
+    frame = pd.DataFrame(x, columns=[f"c{i}" for i in range(D)])
+    np.testing.assert_allclose(model(frame), model(x))
+    assert model.feature_names == list(frame.columns)
+    np.testing.assert_allclose(model(torch.tensor(x)), model(x))
+
+
+def test_device_handling() -> None:
+    net = torch_net()
+    if torch.cuda.is_available():
+        model = lumos.wrap(net, device="cuda")
+        assert model.device.startswith("cuda")
+    else:
+        with pytest.raises(ModelError, match="device='cpu'"):
+            lumos.wrap(net, device="cuda")
+    assert lumos.wrap(torch_net(), device="cpu").device == "cpu"
+
+
+def test_wrap_rejects_what_is_not_a_model() -> None:
+    with pytest.raises(ModelError, match="cannot wrap"):
+        lumos.wrap(42)
+    with pytest.raises(ModelError, match="load_model"):
+        lumos.wrap("model.keras")
+    with pytest.raises(UnknownNameError, match="input_shape"):
+        lumos.wrap(torch_net(), input_shap=(3,))
+    with pytest.raises(ModelError, match="fitted"):
+        lumos.wrap(LogisticRegression())
+
+
+def test_model_returning_bad_shapes_is_reported(x: np.ndarray) -> None:
+    with pytest.raises(ShapeError, match="one row of outputs per input row"):
+        lumos.wrap(lambda a: a[:2])(x)
+    with pytest.raises(ModelError, match="numbers"):
+        lumos.wrap(lambda a: np.array(["yes"] * len(a)))(x)
+
+
+def test_fingerprint_tracks_parameters() -> None:
+    a, b = lumos.wrap(torch_net(0)), lumos.wrap(torch_net(0))
+    assert a.fingerprint == b.fingerprint
+    assert lumos.wrap(torch_net(1)).fingerprint != a.fingerprint
+    net = torch_net(0)
+    ka, kb = lumos.wrap(keras_twin(net)), lumos.wrap(keras_twin(net))
+    assert ka.fingerprint == kb.fingerprint != a.fingerprint
+
+
+# ---------------------------------------------------------------------- load_model
+class _Exploit:
+    """Unpickling this writes a file: the harm a pickle can do."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return (open, (self.marker, "w"))
+
+
+def test_load_model_formats_round_trip(tmp_path, x: np.ndarray) -> None:
+    net = torch_net()
+    expected = lumos.wrap(net)(x)
+    kpath = tmp_path / "m.keras"
+    keras_twin(net).save(kpath)
+    opath = tmp_path / "m.onnx"
+    opath.write_bytes(onnx_bytes(net, (D,)))
+    tpath = tmp_path / "m.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(net, torch.zeros(1, D)), tpath)
+    epath = tmp_path / "m.pt2"
+    batch = torch.export.Dim("batch", min=1)
+    torch.export.save(
+        torch.export.export(net, (torch.zeros(2, D),), dynamic_shapes=({0: batch},)), epath
+    )
+    for path in (kpath, opath, tpath, epath):
+        model = lumos.load_model(path, feature_names=[f"f{i}" for i in range(D)])
+        np.testing.assert_allclose(model(x), expected, atol=1e-5, err_msg=str(path))
+        assert model.feature_names[0] == "f0"
+    assert lumos.load_model(kpath).differentiable
+
+
+def test_pickle_files_are_refused_without_trust(tmp_path, x: np.ndarray) -> None:
+    marker = tmp_path / "pwned"
+    for ext in (".pkl", ".joblib"):
+        evil = tmp_path / f"evil{ext}"
+        evil.write_bytes(pickle.dumps(_Exploit(str(marker))))
+        with pytest.raises(UnsafeModelError, match="trust=True"):
+            lumos.load_model(evil)
+        assert not marker.exists()
+    # torch.save(module) is a pickle too
+    tpath = tmp_path / "full.pt"
+    torch.save(torch_net(), tpath)
+    with pytest.raises(UnsafeModelError, match="torch.export"):
+        lumos.load_model(tpath)
+    assert isinstance(UnsafeModelError("x"), LumosError)
+    # opting in works for a file the user made
+    clf = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    good = tmp_path / "clf.pkl"
+    good.write_bytes(pickle.dumps(clf))
+    np.testing.assert_allclose(lumos.load_model(good, trust=True)(x), clf.predict_proba(x))
+    np.testing.assert_allclose(lumos.load_model(tpath, trust=True)(x), lumos.wrap(torch_net())(x))
+
+
+def test_keras_lambda_layers_need_trust(tmp_path) -> None:
+    model = keras.Sequential([keras.Input((D,)), keras.layers.Lambda(lambda t: t * 2.0)])
+    path = tmp_path / "lam.keras"
+    model.save(path)
+    with pytest.raises(UnsafeModelError, match="trust=True"):
+        lumos.load_model(path)
+    loaded = lumos.load_model(path, trust=True)
+    np.testing.assert_allclose(loaded(np.ones((2, D))), 2.0 * np.ones((2, D)))
+
+
+def test_load_model_bad_paths(tmp_path) -> None:
+    with pytest.raises(ModelError, match="does not exist"):
+        lumos.load_model(tmp_path / "missing.onnx")
+    odd = tmp_path / "model.xyz"
+    odd.write_text("hi")
+    with pytest.raises(ModelError, match=r"\.keras, \.onnx"):
+        lumos.load_model(odd)
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not onnx")
+    with pytest.raises(ModelError, match="onnxruntime"):
+        lumos.load_model(broken)
+    state = tmp_path / "weights.pt"
+    torch.save(torch_net().state_dict(), state)
+    with pytest.raises(ModelError, match="state dict"):
+        lumos.load_model(state, trust=True)
+    assert os.path.exists(state)
