@@ -13,11 +13,11 @@ import os
 # Keras 3 runs on the torch backend in lumos; set before anything imports keras.
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-from lumos._version import __version__  # noqa: E402
-from lumos.attribution import available_methods, explain  # noqa: E402
-from lumos.errors import LumosError  # noqa: E402
-from lumos.explanation import Explanation, GlobalExplanation  # noqa: E402
-from lumos.models import Model, load_model, wrap  # noqa: E402
+from lumos._version import __version__
+from lumos.attribution import available_methods, explain
+from lumos.errors import LumosError
+from lumos.explanation import Explanation, GlobalExplanation
+from lumos.models import Model, load_model, wrap
 
 __all__ = [
     "Explanation",

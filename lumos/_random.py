@@ -38,7 +38,8 @@ def check_random_state(random_state: RandomState) -> np.random.Generator:
             )
         return np.random.default_rng(int(random_state))
     raise InputError(
-        f"random_state must be an int, a numpy Generator or None, got {type(random_state).__name__}."
+        "random_state must be an int, a numpy Generator or None, "
+        f"got {type(random_state).__name__}."
     )
 
 

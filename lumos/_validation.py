@@ -145,7 +145,9 @@ def check_array(
             "Check the filter or slice that produced it."
         )
     if arr.size == 0:
-        raise EmptyInputError(f"{name} has shape {arr.shape} with no features; pass non-empty rows.")
+        raise EmptyInputError(
+            f"{name} has shape {arr.shape} with no features; pass non-empty rows."
+        )
     if not allow_nan and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))
         n_bad = len(bad)
@@ -188,16 +190,19 @@ def check_target(
         return np.asarray(default, dtype=np.int64).reshape(n_rows)
     if _is_tensor(target):
         target = target.detach().cpu().numpy()
-    arr = np.asarray(target)
-    if arr.ndim == 0:
-        arr = np.full(n_rows, arr.item() if arr.dtype.kind in "iub" else arr.item(), dtype=object)
-    if arr.ndim != 1 or len(arr) != n_rows:
+    if isinstance(target, (str, int, np.integer, float, np.floating)) or np.ndim(target) == 0:
+        items = [target.item() if isinstance(target, np.generic) else target] * n_rows
+    elif isinstance(target, (list, tuple)):
+        items = list(target)  # may mix class names and indices
+    else:
+        items = np.asarray(target).tolist()
+    if len(items) != n_rows or any(isinstance(t, (list, tuple)) for t in items):
         raise TargetError(
             f"target has shape {np.shape(target)}; pass one int / class name for all rows or one "
             f"per row (length {n_rows})."
         )
     out = np.empty(n_rows, dtype=np.int64)
-    for i, t in enumerate(arr.tolist()):
+    for i, t in enumerate(items):
         if isinstance(t, str):
             if not class_names or t not in class_names:
                 known = list(class_names) if class_names else []

@@ -56,7 +56,9 @@ def _normalise_params(params: dict[str, Any] | None) -> dict[str, Any]:
     return _restore(_jsonable(dict(params or {}), arrays, "params"), arrays)
 
 
-def _write(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> str:
+def _write(
+    path: str | os.PathLike[str], arrays: dict[str, np.ndarray], meta: dict[str, Any]
+) -> str:
     path = os.fspath(path)
     if not path.endswith(".npz"):
         path += ".npz"
@@ -88,7 +90,8 @@ def _read(path: str | os.PathLike[str], kind: str) -> tuple[dict[str, np.ndarray
         )
     if meta.get("format_version", 0) > _FORMAT_VERSION:
         raise LumosError(
-            f"{path!r} was written by a newer lumos (format {meta['format_version']}); upgrade lumos."
+            f"{path!r} was written by a newer lumos (format {meta['format_version']}); "
+            "upgrade lumos."
         )
     return arrays, meta
 
@@ -123,7 +126,7 @@ def _provenance(
     if model is not None:
         try:
             fingerprint = model.fingerprint
-        except Exception:  # noqa: BLE001 - a fingerprint must never break an explanation
+        except Exception:
             fingerprint = None
     return {
         "lumos_version": __version__,
@@ -369,8 +372,11 @@ class Explanation:
         str
             The path written (``.npz`` appended when missing).
         """
-        arrays: dict[str, np.ndarray] = {"values": self.values, "data": self.data,
-                                         "target": self.target}
+        arrays: dict[str, np.ndarray] = {
+            "values": self.values,
+            "data": self.data,
+            "target": self.target,
+        }
         for name in ("prediction", "base_value", "stderr", "groups"):
             value = getattr(self, name)
             if value is not None:

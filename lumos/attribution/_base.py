@@ -116,7 +116,8 @@ class Explainer:
             provenance=_provenance(
                 model=self.model,
                 input_shape=arr.shape[1:],
-                seed=params.get("random_state") if isinstance(params.get("random_state"), int)
+                seed=params.get("random_state")
+                if isinstance(params.get("random_state"), int)
                 else None,
             ),
         )

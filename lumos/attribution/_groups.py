@@ -34,8 +34,11 @@ def label_map(
     d = int(np.prod(input_shape))
     if groups is None:
         return np.arange(d, dtype=np.int64).reshape(input_shape)
-    if isinstance(groups, Sequence) and not isinstance(groups, np.ndarray) and groups and all(
-        isinstance(g, (Sequence, np.ndarray)) and not isinstance(g, str) for g in groups
+    if (
+        isinstance(groups, Sequence)
+        and not isinstance(groups, np.ndarray)
+        and groups
+        and all(isinstance(g, (Sequence, np.ndarray)) and not isinstance(g, str) for g in groups)
     ):
         labels = np.full(d, -1, dtype=np.int64)
         for gi, members in enumerate(groups):

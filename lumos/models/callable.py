@@ -42,8 +42,9 @@ class CallableModel(Model):
 
     def _update_fingerprint(self, h: Any) -> None:
         fn = self.fn
-        h.update(f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}".encode())
+        h.update(
+            f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}".encode()
+        )
         code = getattr(fn, "__code__", None)
         if code is not None:
             h.update(code.co_code)
-

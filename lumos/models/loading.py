@@ -89,7 +89,7 @@ def _load_keras(path: str, *, trust: bool) -> Any:
                 "mode refuses to deserialise. Pass trust=True if you made this file yourself."
             ) from None
         raise ModelError(f"Keras could not load {path!r}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - keras raises many types on a broken file
+    except Exception as exc:
         raise ModelError(f"Keras could not load {path!r}: {exc}") from None
 
 
@@ -98,7 +98,7 @@ def _load_exported(path: str) -> Any:
 
     try:
         return torch.export.load(path).module()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ModelError(f"could not load torch.export file {path!r}: {exc}") from None
 
 
@@ -108,7 +108,7 @@ def _load_torch(path: str, *, trust: bool) -> Any:
     if _is_torchscript(path):
         try:
             return torch.jit.load(path, map_location="cpu")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ModelError(f"could not load TorchScript file {path!r}: {exc}") from None
     if not trust:
         raise UnsafeModelError(
@@ -143,5 +143,5 @@ def _load_pickle(path: str) -> Any:
 
     try:
         return joblib.load(path)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise ModelError(f"could not unpickle {path!r}: {exc}") from None

@@ -50,7 +50,7 @@ class OnnxModel(Model):
                 raise ModelError(f"cannot read an ONNX model from {type(source).__name__}.")
             try:
                 session = ort.InferenceSession(self._bytes, providers=["CPUExecutionProvider"])
-            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+            except Exception as exc:
                 raise ModelError(f"onnxruntime could not load this model: {exc}") from None
         inputs = session.get_inputs()
         if len(inputs) != 1:
@@ -65,7 +65,11 @@ class OnnxModel(Model):
         self._in_dtype = _FLOAT_TYPES[inp.type]
         dims = list(inp.shape)
         self._fixed_batch = dims[0] if dims and isinstance(dims[0], int) else None
-        if hints.get("input_shape") is None and dims[1:] and all(isinstance(d, int) for d in dims[1:]):
+        if (
+            hints.get("input_shape") is None
+            and dims[1:]
+            and all(isinstance(d, int) for d in dims[1:])
+        ):
             hints["input_shape"] = tuple(int(d) for d in dims[1:])
         tensor_outputs = [o for o in session.get_outputs() if o.type in _FLOAT_TYPES]
         if output_name is None:

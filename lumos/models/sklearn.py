@@ -94,5 +94,5 @@ def _is_fitted(estimator: Any) -> bool:
 
         check_is_fitted(estimator)
         return True
-    except Exception:  # noqa: BLE001 - any failure means "not known to be fitted"
+    except Exception:
         return False

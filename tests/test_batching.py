@@ -1,0 +1,54 @@
+"""The engine: chunking, bounded memory, output checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lumos import _batching
+from lumos.errors import ShapeError
+
+
+def test_default_batch_size_follows_the_element_budget() -> None:
+    assert _batching.resolve_batch_size(None, 1) == _batching.DEFAULT_MAX_ROWS
+    assert _batching.resolve_batch_size(None, 784) == _batching.DEFAULT_ELEMENT_BUDGET // 784
+    assert _batching.resolve_batch_size(None, 10**9) == 1
+    assert _batching.resolve_batch_size(17, 784) == 17
+
+
+def test_generated_chunks_are_bounded_and_complete() -> None:
+    seen: list[tuple[int, int]] = []
+
+    def make(start: int, stop: int) -> np.ndarray:
+        seen.append((start, stop))
+        return np.arange(start, stop, dtype=float)[:, None] * np.ones((1, 3))
+
+    progress: list[int] = []
+    out = _batching.evaluate_generated(
+        lambda c: c.sum(axis=1), make, 1000, 64, on_chunk=progress.append
+    )
+    assert out.shape == (1000, 1)
+    np.testing.assert_array_equal(out[:, 0], 3.0 * np.arange(1000))
+    assert max(b - a for a, b in seen) == 64
+    assert seen[0] == (0, 64) and seen[-1] == (960, 1000) and len(seen) == 16
+    assert progress[-1] == 1000
+
+
+def test_select_keeps_only_what_is_needed() -> None:
+    x = np.arange(20.0).reshape(10, 2)
+    out = _batching.evaluate_generated(
+        lambda c: np.stack([c[:, 0], c[:, 1], c.sum(1)], 1),
+        lambda a, b: x[a:b],
+        10,
+        3,
+        select=lambda a, b, y: y[:, 2],
+    )
+    np.testing.assert_array_equal(out[:, 0], x.sum(1))
+
+
+def test_output_checks() -> None:
+    x = np.ones((10, 2))
+    with pytest.raises(ShapeError, match="one row of outputs per input row"):
+        _batching.evaluate(lambda c: c[:1], x, 4)
+    with pytest.raises(ShapeError, match="must not depend on the input"):
+        _batching.evaluate(lambda c: np.ones((len(c), len(c))), x, 4)
