@@ -21,7 +21,7 @@ import numpy as np
 from lumos.errors import InputError, ShapeError
 
 #: Default chunk budget in scalar input elements per model call (see BENCHMARKS.md).
-DEFAULT_ELEMENT_BUDGET = 1 << 19
+DEFAULT_ELEMENT_BUDGET = 1 << 18
 #: Upper bound on the default number of rows per model call.
 DEFAULT_MAX_ROWS = 4096
 

@@ -52,3 +52,14 @@ def test_output_checks() -> None:
         _batching.evaluate(lambda c: c[:1], x, 4)
     with pytest.raises(ShapeError, match="must not depend on the input"):
         _batching.evaluate(lambda c: np.ones((len(c), len(c))), x, 4)
+
+
+def test_model_default_chunk_uses_the_row_size() -> None:
+    import lumos
+
+    sizes: list[int] = []
+    model = lumos.wrap(lambda a: sizes.append(len(a)) or a.reshape(len(a), -1)[:, :2])
+    x = np.zeros((2000, 1, 28, 28))
+    model.evaluate(x)  # input shape learnt from the data, even without check_input
+    expected = _batching.resolve_batch_size(None, 784)
+    assert sizes[0] == expected < 2000

@@ -83,9 +83,17 @@ class FeatureAblation(Explainer):
         base = resolve_baseline(self.baseline, x, background=self.background)
         group_ids = np.arange(n_groups).reshape((n_groups,) + (1,) * len(input_shape))
 
+        identity = self.groups is None and self.patch_size is None
+        flat_x = x.reshape(n, -1)
+        flat_base = base.reshape(len(base), -1)
+
         def make_chunk(start: int, stop: int) -> np.ndarray:
             k = np.arange(start, stop)
             rows, g = np.divmod(k, n_groups)
+            if identity:  # one feature at a time: overwrite one element per row
+                chunk = flat_x[rows]
+                chunk[np.arange(len(k)), g] = flat_base[rows if len(base) > 1 else 0, g]
+                return chunk.reshape((len(k), *input_shape))
             lab = labels[rows] if per_row else labels[None]
             mask = lab == group_ids[g]
             b = base[rows] if len(base) > 1 else base

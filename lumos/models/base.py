@@ -212,8 +212,9 @@ class Model:
         -------
         ndarray of shape (n, n_outputs), float64
         """
-        out = _batching.evaluate(self._forward_checked, x, self.resolve_batch_size(batch_size))
-        return out
+        if self._input_shape is None:
+            self._input_shape = tuple(x.shape[1:])
+        return _batching.evaluate(self._forward_checked, x, self.resolve_batch_size(batch_size))
 
     def evaluate_generated(
         self,

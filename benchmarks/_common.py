@@ -1,0 +1,76 @@
+"""Timing helpers and the BENCHMARKS.md writer shared by every benchmark."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Section:
+    """One benchmark's results: a heading, a paragraph, and a Markdown table."""
+
+    title: str
+    description: str
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = [f"## {self.title}", "", self.description, ""]
+        lines.append("| " + " | ".join(self.header) + " |")
+        lines.append("|" + "|".join("---" for _ in self.header) + "|")
+        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
+        lines.append("")
+        lines += [f"- {n}" for n in self.notes]
+        if self.notes:
+            lines.append("")
+        return "\n".join(lines)
+
+
+def best_time(fn: Callable[[], Any], *, repeats: int = 3, warmup: int = 1) -> float:
+    """Minimum wall time of ``repeats`` calls after ``warmup`` calls, in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def machine() -> list[str]:
+    """Lines describing the machine and library versions."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = []
+    for pkg in ("lumos", "numpy", "torch", "keras", "captum", "shap", "lime", "quantus"):
+        try:
+            versions.append(f"{pkg} {importlib.metadata.version(pkg)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} cores visible, torch threads {torch.get_num_threads()}",
+        f"- Python {platform.python_version()} on {platform.system()} {platform.release()}",
+        f"- {', '.join(versions)}",
+    ]
+
+
+def fmt_s(seconds: float) -> str:
+    """Seconds with three significant figures, in ms below one second."""
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"

@@ -1,0 +1,54 @@
+"""The lumos command: the demo end to end, listings, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from lumos import Explanation
+from lumos.cli import main
+
+
+def test_demo_trains_explains_and_writes(tmp_path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    accuracy = float(printed.split("test accuracy:")[1].split()[0])
+    assert accuracy >= 0.95
+    e = Explanation.load(out / "explanations.npz")
+    assert len(e) == 5 and e.method == "feature_ablation" and e.input_shape == (30,)
+    assert e.feature_names[0] == "mean radius" and e.class_names == ["malignant", "benign"]
+    # ablation against the training mean (≈ 0 after standardisation) of every feature
+    assert np.isfinite(e.values).all() and np.abs(e.values).max() > 0
+    html = (out / "index.html").read_text()
+    assert f"{accuracy:.4f}" in html and "feature_ablation" in html
+    assert e.top_features(1)[0][0][0] in html
+    assert (out / "model.keras").stat().st_size > 10_000
+
+
+def test_methods_listing(capsys) -> None:
+    assert main(["methods"]) == 0
+    assert "feature_ablation" in capsys.readouterr().out
+
+
+def test_usage_errors_exit_2_without_traceback(capsys) -> None:
+    assert main(["no-such-command"]) == 2
+    assert main(["demo", "--rows", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+
+
+def test_python_dash_m_is_the_same_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lumos", "--version"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stdout.startswith("lumos ")
+    done = subprocess.run(
+        [sys.executable, "-m", "lumos", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and "--out" in done.stdout
