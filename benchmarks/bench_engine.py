@@ -3,6 +3,8 @@ side by side with captum's FeatureAblation on the same workload."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 from captum.attr import FeatureAblation as CaptumFeatureAblation
@@ -73,7 +75,7 @@ def _throughput(quick: bool) -> Section:
         times = {bs: float("inf") for bs in configs}
         for _ in range(4):
             for bs in configs:
-                t = best_time(lambda bs=bs: model.evaluate(x, batch_size=bs), repeats=1)
+                t = best_time(partial(model.evaluate, x, batch_size=bs), repeats=1)
                 times[bs] = min(times[bs], t)
         for bs in configs:
             t = times[bs]
@@ -81,8 +83,9 @@ def _throughput(quick: bool) -> Section:
             section.rows.append(
                 [name, str(n_rows), label, fmt_s(t), f"{n_rows / t:,.0f}", f"{t / floor:.2f}"]
             )
-        section.rows.append([name, str(n_rows), "floor: one call", fmt_s(floor),
-                             f"{n_rows / floor:,.0f}", "1.00"])
+        section.rows.append(
+            [name, str(n_rows), "floor: one call", fmt_s(floor), f"{n_rows / floor:,.0f}", "1.00"]
+        )
         best = min(times, key=lambda k: times[k])
         section.notes.append(
             f"{name}: the default chunk ({default} rows) takes {times[None] / times[best]:.2f}× "
@@ -108,8 +111,16 @@ def _ablation(quick: bool) -> Section:
             "default `perturbations_per_eval=1` and with 64; lumos with its default chunk. "
             "The floor is one forward over all n × groups perturbed inputs, pre-built."
         ),
-        header=["workload", "evaluations", "lumos", "captum (ppe=1)", "captum ÷ lumos",
-                "captum (ppe=64)", "captum64 ÷ lumos", "lumos ÷ floor"],
+        header=[
+            "workload",
+            "evaluations",
+            "lumos",
+            "captum (ppe=1)",
+            "captum ÷ lumos",
+            "captum (ppe=64)",
+            "captum64 ÷ lumos",
+            "lumos ÷ floor",
+        ],
     )
     cases = [
         (f"MLP, {n_mlp} images × 784 pixels", mlp, x_mlp, None),
@@ -117,18 +128,21 @@ def _ablation(quick: bool) -> Section:
     ]
     for label, net, x, fmask in cases:
         model = lumos.wrap(net)
-        ours = lambda: lumos.explain(  # noqa: E731
-            model, x, method="feature_ablation", target=0, groups=fmask
-        )
+        ours = partial(lumos.explain, model, x, method="feature_ablation", target=0, groups=fmask)
         tx = torch.tensor(x)
         tm = None if fmask is None else torch.tensor(fmask)[None]
         fa = CaptumFeatureAblation(net)
 
-        def theirs(ppe: int, tx: torch.Tensor = tx, tm: torch.Tensor | None = tm,
-                   fa: CaptumFeatureAblation = fa) -> None:
+        def theirs(
+            ppe: int,
+            tx: torch.Tensor = tx,
+            tm: torch.Tensor | None = tm,
+            fa: CaptumFeatureAblation = fa,
+        ) -> None:
             with torch.no_grad():
-                fa.attribute(tx, baselines=0.0, target=0, feature_mask=tm,
-                             perturbations_per_eval=ppe)
+                fa.attribute(
+                    tx, baselines=0.0, target=0, feature_mask=tm, perturbations_per_eval=ppe
+                )
 
         # check they agree before timing
         a = ours().values
@@ -142,10 +156,18 @@ def _ablation(quick: bool) -> Section:
         t_ours = best_time(ours)
         t_c1 = best_time(lambda: theirs(1), repeats=2)
         t_c64 = best_time(lambda: theirs(64))
-        section.rows.append([
-            label, f"{evals:,}", fmt_s(t_ours), fmt_s(t_c1), f"{t_c1 / t_ours:.1f}×",
-            fmt_s(t_c64), f"{t_c64 / t_ours:.1f}×", f"{t_ours / t_floor:.2f}",
-        ])
+        section.rows.append(
+            [
+                label,
+                f"{evals:,}",
+                fmt_s(t_ours),
+                fmt_s(t_c1),
+                f"{t_c1 / t_ours:.1f}×",
+                fmt_s(t_c64),
+                f"{t_c64 / t_ours:.1f}×",
+                f"{t_ours / t_floor:.2f}",
+            ]
+        )
     return section
 
 
