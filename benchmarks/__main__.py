@@ -55,6 +55,17 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     text += [s.markdown() for s in sections]
+    gpu = ROOT / "benchmarks" / "results" / "gpu.md"
+    if gpu.exists() and not args.only:
+        text += [
+            "## GPU (recorded by hand)",
+            "",
+            "CI and this machine have no GPU; `python -m benchmarks.gpu --out "
+            "benchmarks/results/gpu.md` on a CUDA machine records these, and `make bench` "
+            "copies the latest record here unchanged.",
+            "",
+            gpu.read_text(encoding="utf-8"),
+        ]
     Path(args.out).write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

@@ -15,20 +15,24 @@ come from ``benchmarks/bench_engine.py`` (see ``BENCHMARKS.md``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from lumos.errors import InputError, ShapeError
 
-#: Default chunk budget in scalar input elements per model call (see BENCHMARKS.md).
+#: Default chunk budget in scalar input elements per model call on the CPU (BENCHMARKS.md).
 DEFAULT_ELEMENT_BUDGET = 1 << 18
-#: Upper bound on the default number of rows per model call.
+#: Upper bound on the default number of rows per model call on the CPU.
 DEFAULT_MAX_ROWS = 4096
+#: On a CUDA device larger chunks pay off (kernel launches and copies amortise): BENCHMARKS.md.
+CUDA_ELEMENT_BUDGET = 1 << 22
+CUDA_MAX_ROWS = 8192
 
 Forward = Callable[[np.ndarray], np.ndarray]
 
 
-def resolve_batch_size(batch_size: int | None, row_size: int) -> int:
+def resolve_batch_size(batch_size: int | None, row_size: int, device: str = "cpu") -> int:
     """Rows per model call: ``batch_size`` if given, else the default element budget.
 
     Parameters
@@ -37,13 +41,18 @@ def resolve_batch_size(batch_size: int | None, row_size: int) -> int:
         Explicit rows per call (>= 1), or ``None`` for the default.
     row_size : int
         Scalar elements in one input row (product of the input shape).
+    device : str
+        The model's device; CUDA devices get a larger default budget.
 
     Returns
     -------
     int
     """
     if batch_size is None:
-        return int(max(1, min(DEFAULT_MAX_ROWS, DEFAULT_ELEMENT_BUDGET // max(1, row_size))))
+        cuda = str(device).startswith("cuda")
+        budget = CUDA_ELEMENT_BUDGET if cuda else DEFAULT_ELEMENT_BUDGET
+        cap = CUDA_MAX_ROWS if cuda else DEFAULT_MAX_ROWS
+        return int(max(1, min(cap, budget // max(1, row_size))))
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
         raise InputError(f"batch_size must be a positive int or None, got {batch_size!r}.")
     if batch_size < 1:
@@ -154,3 +163,50 @@ def evaluate_generated(
         if on_chunk is not None:
             on_chunk(sl.stop)
     return out if out is not None else np.empty((0, 0))
+
+
+class ArrayOps:
+    """numpy, or torch on a device, behind the few operations perturbations are built with.
+
+    Explainers generate their perturbed inputs with these operations, so for a torch-backed
+    model the inputs are built on the model's device in the model's dtype (no per-chunk
+    float64 → float32 conversion, no host → device copy of every perturbed input). Selecting
+    values (``where``, indexing) involves no arithmetic, so both paths give identical inputs.
+
+    Parameters
+    ----------
+    device : str or None
+        ``None`` for numpy; a torch device string for torch.
+    dtype : torch.dtype, optional
+        Floating dtype of arrays made by :meth:`asarray` on the torch path.
+    """
+
+    def __init__(self, device: str | None = None, dtype: Any = None) -> None:
+        self.device = device
+        self.dtype = dtype
+        if device is not None:
+            import torch
+
+            self._torch = torch
+
+    @property
+    def is_torch(self) -> bool:
+        return self.device is not None
+
+    def asarray(self, a: Any, *, integer: bool = False) -> Any:
+        """``a`` (numpy) as an array of this backend (floating, or int64 with ``integer``)."""
+        if not self.is_torch:
+            return np.asarray(a, dtype=np.int64) if integer else np.asarray(a)
+        dtype = self._torch.int64 if integer else self.dtype
+        return self._torch.as_tensor(np.asarray(a), dtype=dtype, device=self.device)
+
+    def arange(self, start: int, stop: int) -> Any:
+        if not self.is_torch:
+            return np.arange(start, stop)
+        return self._torch.arange(start, stop, device=self.device)
+
+    def where(self, condition: Any, a: Any, b: Any) -> Any:
+        return self._torch.where(condition, a, b) if self.is_torch else np.where(condition, a, b)
+
+
+NUMPY_OPS = ArrayOps()

@@ -63,3 +63,9 @@ def test_model_default_chunk_uses_the_row_size() -> None:
     model.evaluate(x)  # input shape learnt from the data, even without check_input
     expected = _batching.resolve_batch_size(None, 784)
     assert sizes[0] == expected < 2000
+
+
+def test_cuda_devices_get_a_larger_default_chunk() -> None:
+    cpu = _batching.resolve_batch_size(None, 784, "cpu")
+    cuda = _batching.resolve_batch_size(None, 784, "cuda:0")
+    assert cuda == _batching.CUDA_ELEMENT_BUDGET // 784 > cpu

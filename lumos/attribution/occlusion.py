@@ -81,23 +81,27 @@ class FeatureAblation(Explainer):
         per_row = labels.ndim == x.ndim
         n_groups = int(labels.max()) + 1
         base = resolve_baseline(self.baseline, x, background=self.background)
-        group_ids = np.arange(n_groups).reshape((n_groups,) + (1,) * len(input_shape))
-
+        # perturbations are built where the model runs (torch on its device, or numpy)
+        ops = self.model.array_ops()
+        x_dev, base_dev = ops.asarray(x), ops.asarray(base)
+        labels_dev = ops.asarray(labels, integer=True)
+        group_ids = ops.arange(0, n_groups).reshape((n_groups,) + (1,) * len(input_shape))
         identity = self.groups is None and self.patch_size is None
-        flat_x = x.reshape(n, -1)
-        flat_base = base.reshape(len(base), -1)
+        flat_x = x_dev.reshape(n, -1)
+        flat_base = base_dev.reshape(len(base), -1)
+        shared_base = len(base) == 1
 
-        def make_chunk(start: int, stop: int) -> np.ndarray:
-            k = np.arange(start, stop)
-            rows, g = np.divmod(k, n_groups)
+        def make_chunk(start: int, stop: int) -> Any:
+            k = ops.arange(start, stop)
+            rows, g = k // n_groups, k % n_groups
             if identity:  # one feature at a time: overwrite one element per row
                 chunk = flat_x[rows]
-                chunk[np.arange(len(k)), g] = flat_base[rows if len(base) > 1 else 0, g]
-                return chunk.reshape((len(k), *input_shape))
-            lab = labels[rows] if per_row else labels[None]
+                chunk[ops.arange(0, stop - start), g] = flat_base[0 if shared_base else rows, g]
+                return chunk.reshape((stop - start, *input_shape))
+            lab = labels_dev[rows] if per_row else labels_dev[None]
             mask = lab == group_ids[g]
-            b = base[rows] if len(base) > 1 else base
-            return np.where(mask, b, x[rows])
+            b = base_dev if shared_base else base_dev[rows]
+            return ops.where(mask, b, x_dev[rows])
 
         def select(start: int, stop: int, y: np.ndarray) -> np.ndarray:
             rows = np.arange(start, stop) // n_groups

@@ -175,7 +175,7 @@ class Model:
     def resolve_batch_size(self, batch_size: int | None = None) -> int:
         """Rows per model call for this model (explicit, the wrap hint, or the default)."""
         bs = batch_size if batch_size is not None else self.batch_size
-        return _batching.resolve_batch_size(bs, self.n_features or 1)
+        return _batching.resolve_batch_size(bs, self.n_features or 1, self.device)
 
     def __call__(self, x: Any, *, batch_size: int | None = None, grad: bool = False) -> Any:
         """Evaluate the model.
@@ -239,6 +239,11 @@ class Model:
             select=select,
             on_chunk=on_chunk,
         )
+
+    def array_ops(self) -> _batching.ArrayOps:
+        """Where explainers should build perturbed inputs: numpy for black boxes, torch on
+        the model's device for torch-backed models (see :class:`lumos._batching.ArrayOps`)."""
+        return _batching.NUMPY_OPS
 
     def _forward_checked(self, chunk: np.ndarray) -> np.ndarray:
         if self.preprocess is not None and not self.differentiable:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from lumos._batching import ArrayOps
 from lumos.errors import ModelError
 from lumos.models.base import Model
 
@@ -84,6 +85,11 @@ class KerasModel(Model):
             return None
         return int(shape[-1])
 
+    def array_ops(self) -> ArrayOps:
+        import torch
+
+        return ArrayOps(self.device, torch.float32)
+
     def _detect_output_kind(self) -> str:
         keras = _keras()
         layers = self.keras_model.layers
@@ -100,7 +106,7 @@ class KerasModel(Model):
         return super()._detect_output_kind()
 
     def _forward(self, chunk: np.ndarray) -> np.ndarray:
-        if not chunk.flags.writeable:
+        if isinstance(chunk, np.ndarray) and not chunk.flags.writeable:
             chunk = chunk.copy()
         import torch
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lumos._batching import ArrayOps
 from lumos.errors import ModelError
 from lumos.models.base import Model
 
@@ -73,6 +74,9 @@ class TorchModel(Model):
     def _torch_dtype(self) -> torch.dtype:
         return self._dtype
 
+    def array_ops(self) -> ArrayOps:
+        return ArrayOps(self.device, self._dtype)
+
     def _detect_output_kind(self) -> str:
         last = _last_leaf(self.module)
         if isinstance(last, (torch.nn.Softmax, torch.nn.Sigmoid)):
@@ -80,7 +84,7 @@ class TorchModel(Model):
         return super()._detect_output_kind()
 
     def _forward(self, chunk: np.ndarray) -> np.ndarray:
-        if not chunk.flags.writeable:
+        if isinstance(chunk, np.ndarray) and not chunk.flags.writeable:
             chunk = chunk.copy()
         with torch.no_grad():
             t = torch.as_tensor(chunk, dtype=self._dtype).to(self.device)

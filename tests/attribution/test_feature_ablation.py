@@ -110,3 +110,23 @@ def test_targets_dataframes_and_the_explainer_object() -> None:
     default = FeatureAblation(model).explain(frame)
     np.testing.assert_array_equal(default.target, np.argmax(two(frame.to_numpy()), 1))
     assert e.top_features(1)[0][0][0] == names[int(np.argmax(np.abs(W * frame.iloc[0])))]
+
+
+def test_torch_path_equals_numpy_path_and_is_batch_invariant() -> None:
+    import torch
+
+    from lumos import zoo
+
+    net = zoo.torch_cnn((1, 12, 12), 3, channels=(4, 4), hidden=8, seed=3)
+    x = np.random.default_rng(5).random((4, 1, 12, 12))
+    black_box = lumos.wrap(lambda a: net(torch.as_tensor(a, dtype=torch.float32)).detach().numpy())
+    assert lumos.wrap(net).array_ops().is_torch and not black_box.array_ops().is_torch
+    for kwargs in ({"patch_size": 4}, {}, {"baseline": np.random.default_rng(6).random(x.shape)}):
+        ref = lumos.explain(black_box, x, method="feature_ablation", target=1, **kwargs).values
+        runs = [
+            lumos.explain(net, x, method="feature_ablation", target=1, batch_size=bs, **kwargs)
+            for bs in (1, 7, 1024)
+        ]
+        assert np.abs(ref).max() > 1e-4
+        for run in runs:
+            np.testing.assert_allclose(run.values, ref, atol=1e-6)

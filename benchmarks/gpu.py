@@ -1,0 +1,218 @@
+"""GPU check and timings, run by hand on a CUDA machine (CI has no GPU).
+
+``python -m benchmarks.gpu --out benchmarks/results/gpu.md`` checks that every torch-backed
+path gives the CPU's numbers on ``device="cuda"`` (adapters, gradients, feature_ablation, a
+Keras model on the torch backend), then times the engine per chunk size and feature_ablation
+against captum on the GPU. ``python -m benchmarks`` copies the recorded file into
+BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import lumos
+from benchmarks._common import Section, best_time, fmt_s, machine
+from lumos import datasets, zoo
+
+
+def _sync_time(fn, repeats: int = 5) -> float:
+    def go() -> None:
+        fn()
+        torch.cuda.synchronize()
+
+    return best_time(go, repeats=repeats)
+
+
+def checks() -> Section:
+    digits = datasets.digits(28)
+    x_img = digits.x_test[:64]
+    x_flat = x_img.reshape(64, -1)
+    section = Section(
+        title="GPU correctness: device='cuda' against the CPU",
+        description="Max absolute difference between the same computation on CPU and CUDA.",
+        header=["check", "max |cpu − cuda|", "tolerance", "ok"],
+    )
+
+    def row(name: str, a: np.ndarray, b: np.ndarray, tol: float) -> None:
+        diff = float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+        section.rows.append([name, f"{diff:.2e}", f"{tol:.0e}", "yes" if diff <= tol else "NO"])
+
+    mlp = zoo.torch_mlp(784, 10, seed=0)
+    cnn = zoo.torch_cnn((1, 28, 28), 10, seed=0)
+    for name, net, x in (("torch MLP", mlp, x_flat), ("torch CNN", cnn, x_img)):
+        cpu = lumos.wrap(net, device="cpu")
+        ref = cpu(x)
+        ref_ab = lumos.explain(
+            cpu, x[:8], method="feature_ablation", target=3, patch_size=None if x.ndim == 2 else 4
+        ).values
+        xt = torch.tensor(x[:8], dtype=torch.float32, requires_grad=True)
+        cpu(xt, grad=True)[:, 3].sum().backward()
+        g_cpu = xt.grad.numpy().copy()
+        gpu = lumos.wrap(net, device="cuda")
+        assert gpu.device.startswith("cuda")
+        row(f"{name}: outputs", ref, gpu(x), 1e-3)
+        xg = torch.tensor(x[:8], dtype=torch.float32, device="cuda", requires_grad=True)
+        gpu(xg, grad=True)[:, 3].sum().backward()
+        row(f"{name}: gradient w.r.t. input", g_cpu, xg.grad.cpu().numpy(), 1e-3)
+        ab = lumos.explain(
+            gpu, x[:8], method="feature_ablation", target=3, patch_size=None if x.ndim == 2 else 4
+        ).values
+        row(f"{name}: feature_ablation", ref_ab, ab, 1e-3)
+        net.to("cpu")
+    kmlp = zoo.keras_mlp(784, 10, seed=0)
+    kmodel = lumos.wrap(kmlp)
+    section.rows.append(
+        [
+            "Keras MLP: weights placed by Keras on",
+            kmodel.device,
+            "cuda",
+            "yes" if kmodel.device.startswith("cuda") else "NO",
+        ]
+    )
+    twin = zoo.copy_weights(kmlp, zoo.torch_mlp(784, 10, seed=1))
+    row("Keras MLP on cuda vs torch twin on cpu", kmodel(x_flat), lumos.wrap(twin)(x_flat), 1e-3)
+    xg = torch.tensor(x_flat[:8], dtype=torch.float32, device="cuda", requires_grad=True)
+    kmodel(xg, grad=True)[:, 3].sum().backward()
+    xt = torch.tensor(x_flat[:8], dtype=torch.float32, requires_grad=True)
+    lumos.wrap(twin)(xt, grad=True)[:, 3].sum().backward()
+    row(
+        "Keras MLP gradient (cuda) vs torch twin (cpu)",
+        xg.grad.cpu().numpy(),
+        xt.grad.numpy(),
+        1e-3,
+    )
+    return section
+
+
+def throughput() -> Section:
+    digits = datasets.digits(28)
+    section = Section(
+        title="GPU engine throughput per chunk size",
+        description="`Model.evaluate` on CUDA (numpy in, numpy out: includes host↔device "
+        "copies); floor: one `module(tensor)` call on a tensor already on the GPU.",
+        header=["network", "rows", "chunk (rows)", "time", "rows/s", "lumos ÷ floor"],
+    )
+    for name, net, pool, n_rows in (
+        (
+            "MLP 784→128→64→10",
+            zoo.torch_mlp(784, 10, seed=0),
+            digits.x_train.reshape(len(digits.x_train), -1),
+            65536,
+        ),
+        ("CNN 1×28×28", zoo.torch_cnn((1, 28, 28), 10, seed=0), digits.x_train, 16384),
+    ):
+        x = np.concatenate([pool] * int(np.ceil(n_rows / len(pool))))[:n_rows]
+        model = lumos.wrap(net, device="cuda")
+        t = torch.as_tensor(x, dtype=torch.float32, device="cuda")
+
+        def floor_fn(net=net, t=t) -> None:
+            with torch.no_grad():
+                net(t)
+
+        floor = _sync_time(floor_fn)
+        model.evaluate(x[:2])  # learn the input shape, then read the default chunk
+        default = model.resolve_batch_size(None)
+        for bs in (256, 1024, 4096, 8192, 16384, 65536, None):
+            if bs is not None and bs > n_rows:
+                continue
+            tt = _sync_time(partial(model.evaluate, x, batch_size=bs), repeats=3)
+            label = f"default ({default})" if bs is None else str(bs)
+            section.rows.append(
+                [name, str(n_rows), label, fmt_s(tt), f"{n_rows / tt:,.0f}", f"{tt / floor:.2f}"]
+            )
+        section.rows.append(
+            [name, str(n_rows), "floor", fmt_s(floor), f"{n_rows / floor:,.0f}", "1.00"]
+        )
+    return section
+
+
+def ablation() -> Section:
+    from captum.attr import FeatureAblation
+
+    digits = datasets.digits(28)
+    section = Section(
+        title="GPU feature_ablation vs captum FeatureAblation",
+        description="Same workload as the CPU table, on CUDA; captum with the inputs already "
+        "on the GPU and its default perturbations_per_eval=1, and with 64.",
+        header=[
+            "workload",
+            "lumos",
+            "captum (ppe=1)",
+            "captum ÷ lumos",
+            "captum (ppe=64)",
+            "captum64 ÷ lumos",
+        ],
+    )
+    mlp = zoo.torch_mlp(784, 10, seed=0).to("cuda")
+    cnn = zoo.torch_cnn((1, 28, 28), 10, seed=0).to("cuda")
+    from lumos.attribution._groups import patch_map
+
+    cases = [
+        ("MLP, 100 images × 784 pixels", mlp, digits.x_test[:100].reshape(100, -1), None),
+        ("CNN, 400 images × 49 patches", cnn, digits.x_test[:400], patch_map((1, 28, 28), 4)),
+    ]
+    for label, net, x, fmask in cases:
+        model = lumos.wrap(net, device="cuda")
+        ours = partial(lumos.explain, model, x, method="feature_ablation", target=0, groups=fmask)
+        tx = torch.tensor(x, dtype=torch.float32, device="cuda")
+        tm = None if fmask is None else torch.tensor(fmask, device="cuda")[None]
+        fa = FeatureAblation(net)
+
+        def theirs(ppe: int, fa=fa, tx=tx, tm=tm) -> None:
+            with torch.no_grad():
+                fa.attribute(
+                    tx, baselines=0.0, target=0, feature_mask=tm, perturbations_per_eval=ppe
+                )
+
+        a = ours().values
+        with torch.no_grad():
+            b = fa.attribute(tx, baselines=0.0, target=0, feature_mask=tm).cpu().numpy()
+        np.testing.assert_allclose(a, b, atol=1e-3)
+        t_ours = _sync_time(ours, repeats=3)
+        t1 = _sync_time(partial(theirs, 1), repeats=2)
+        t64 = _sync_time(partial(theirs, 64), repeats=3)
+        section.rows.append(
+            [
+                label,
+                fmt_s(t_ours),
+                fmt_s(t1),
+                f"{t1 / t_ours:.1f}×",
+                fmt_s(t64),
+                f"{t64 / t_ours:.1f}×",
+            ]
+        )
+    return section
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("no CUDA device here", file=sys.stderr)
+        return 2
+    sections = [checks(), throughput(), ablation()]
+    text = [
+        f"Recorded on {datetime.date.today().isoformat()} with `python -m benchmarks.gpu` on "
+        f"{torch.cuda.get_device_name(0)} (torch {torch.__version__}):",
+        "",
+        *machine(),
+        "",
+        *[s.markdown().replace("## ", "### ", 1) for s in sections],
+    ]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(text).rstrip() + "\n", encoding="utf-8")
+    print("\n".join(text))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
