@@ -49,8 +49,8 @@ def _throughput(quick: bool) -> Section:
     section = Section(
         title="Engine throughput per chunk size",
         description=(
-            "`Model.evaluate` (numpy in, float64 numpy out, chunked, no autograd) on the torch "
-            "reference networks over rows of `digits(28)`; the floor is one raw "
+            "`Model.evaluate` (numpy in, float64 numpy out, chunked, no autograd) on the "
+            "reference networks (torch and Keras) over rows of `digits(28)`; the floor is one raw "
             "`module(tensor)` call over all rows. The default chunk comes from the element "
             f"budget ({_batching.DEFAULT_ELEMENT_BUDGET:,} input elements, at most "
             f"{_batching.DEFAULT_MAX_ROWS} rows)."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import inspect
 import time
 from typing import Any, ClassVar
@@ -47,7 +48,7 @@ def available_methods() -> dict[str, str]:
     }
 
 
-class Explainer:
+class Explainer(abc.ABC):
     """Base class of local explainers: configuration in ``__init__``, data in :meth:`explain`.
 
     Subclasses set ``name`` through :func:`register` and implement :meth:`_explain`, which
@@ -122,10 +123,9 @@ class Explainer:
             ),
         )
 
-    def _explain(
-        self, x: np.ndarray, target: np.ndarray, outputs: np.ndarray
-    ) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _explain(self, x: np.ndarray, target: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
+        """Values (n, *input_shape) and base_value (n,) for validated ``x`` and ``target``."""
 
 
 def explain(model: Any, x: Any, *, method: str, target: Any = None, **params: Any) -> Explanation:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from lumos.errors import InputError, ModelError, NotDifferentiableError, Unknown
 OUTPUT_KINDS = ("probability", "logit", "regression")
 
 
-class Model:
+class Model(abc.ABC):
     """Uniform face of a model: numpy in, ``(n, n_outputs)`` float64 out, in chunks.
 
     Do not instantiate directly; use :func:`lumos.wrap`. Subclasses implement
@@ -265,11 +266,13 @@ class Model:
             return "probability"
         return "regression" if y.shape[1] == 1 else "logit"
 
-    def _forward(self, chunk: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _forward(self, chunk: np.ndarray) -> np.ndarray:
+        """Outputs of one chunk, shape (m, n_outputs) or (m,), without autograd."""
 
-    def _forward_torch(self, x: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _forward_torch(self, x: Any) -> Any:
+        """Outputs of a torch tensor with the autograd graph kept (differentiable models)."""
+        self._require_differentiable()
 
     def _forward_torch_full(self, x: Any) -> Any:
         self._require_differentiable()
