@@ -111,6 +111,7 @@ def run_demo(
         notes=[
             "Each attribution is the drop in the explained class probability when that one "
             "feature is replaced by its training-set mean.",
+            "Input values are standardised: 0 is the training mean, 1 is one standard deviation.",
         ],
         explanations={"Local explanations (feature ablation)": explanation},
     )

@@ -334,3 +334,38 @@ def test_load_model_bad_paths(tmp_path) -> None:
     with pytest.raises(ModelError, match="state dict"):
         lumos.load_model(state, trust=True)
     assert os.path.exists(state)
+
+
+def test_sklearn_method_choice(x: np.ndarray) -> None:
+    y = np.arange(len(x)) % 3
+    svc = SVC().fit(x, y)
+    labels = lumos.wrap(svc, method="predict")
+    onehot = labels(x)
+    np.testing.assert_array_equal(onehot.argmax(1), svc.predict(x))
+    np.testing.assert_array_equal(onehot.sum(1), 1.0)
+    assert labels.output_kind == "probability"
+    scores = lumos.wrap(svc, method="decision_function")
+    np.testing.assert_allclose(scores(x), svc.decision_function(x))
+    assert scores.output_kind == "logit" and scores.n_outputs == 3
+    with pytest.raises(ModelError, match="predict_proba"):
+        lumos.wrap(svc, method="predict_proba")
+    with pytest.raises(UnknownNameError):
+        lumos.wrap(svc, method="transform")
+
+
+def test_onnx_fixed_batch_and_output_choice(x: np.ndarray) -> None:
+    import onnx
+
+    net = torch_net()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net, (torch.zeros(1, D),), buf, input_names=["x"], output_names=["out"], dynamo=False
+        )
+    fixed = lumos.wrap(buf.getvalue())  # batch dimension fixed at 1 in the graph
+    np.testing.assert_allclose(fixed(x), lumos.wrap(net)(x), atol=1e-5)
+    proto = onnx.load_from_string(onnx_bytes(net, (D,)))
+    assert lumos.wrap(proto, output_name="probabilities").n_outputs == K
+    with pytest.raises(ModelError, match="does not exist"):
+        lumos.wrap(proto, output_name="logits")

@@ -94,7 +94,11 @@ def render_page(
                 "name": name,
                 "method": exp.method,
                 "n": len(exp),
-                "params": {k: v for k, v in exp.params.items() if not isinstance(v, np.ndarray)},
+                "params": {
+                    k: v
+                    for k, v in exp.params.items()
+                    if v is not None and not isinstance(v, np.ndarray)
+                },
                 "rows": _rows(exp, top_k),
             }
         )
