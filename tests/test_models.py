@@ -263,6 +263,7 @@ class _Exploit:
         return (open, (self.marker, "w"))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_load_model_formats_round_trip(tmp_path, x: np.ndarray) -> None:
     net = torch_net()
     expected = lumos.wrap(net)(x)

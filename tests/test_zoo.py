@@ -391,7 +391,7 @@ def test_fit_rejects_bad_inputs(cancer) -> None:
     cases = [
         ((x, y[:-1]), {}, ShapeError, "300 rows but y has 299"),
         ((bad_x, y), {}, NonFiniteError, "NaN"),
-        ((x[:0], y[:0]), {}, EmptyInputError, "empty"),
+        ((x[:0], y[:0]), {}, EmptyInputError, "0 row"),
         ((x, y + 0.5), {}, InputError, "integer class labels"),
         ((x, y.astype(str)), {}, NonNumericError, "LabelEncoder"),
         ((x, y * 2), {}, TargetError, "n_classes=3"),

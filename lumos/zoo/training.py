@@ -31,8 +31,8 @@ from rich.progress import (
 )
 from torch import nn
 
+from lumos._validation import check_array
 from lumos.errors import (
-    EmptyInputError,
     InputError,
     ModelError,
     NonFiniteError,
@@ -51,32 +51,8 @@ _ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy")
 
 
 def _check_x(x: object) -> np.ndarray:
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise NonNumericError(
-            f"x could not be read as an array ({exc}); pass a float numpy array of shape "
-            "(n_samples, *input_shape)."
-        ) from exc
-    if arr.dtype.kind not in "biuf":
-        raise NonNumericError(
-            f"x must hold numbers, got dtype {arr.dtype}; encode strings/categories as numbers "
-            "and pass a float array."
-        )
-    if arr.ndim < 2:
-        raise ShapeError(
-            f"x must have shape (n_samples, *input_shape), got shape {arr.shape}; "
-            "use x.reshape(-1, 1) for one feature or x[None] for one sample."
-        )
-    if arr.shape[0] == 0 or arr.size == 0:
-        raise EmptyInputError(f"x is empty (shape {arr.shape}); pass at least a few rows.")
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
-        raise NonFiniteError(
-            f"x contains {int((~np.isfinite(arr)).sum())} NaN or infinite values; impute or "
-            "drop them before training."
-        )
-    return arr
+    arr, _ = check_array(x, name="x")
+    return arr.astype(np.float32, copy=False)
 
 
 def _check_y(y: object, n: int) -> np.ndarray:
