@@ -71,13 +71,21 @@ class Explainer(abc.ABC):
             self.model.resolve_batch_size(batch_size)
 
     def get_params(self) -> dict[str, Any]:
-        """The constructor's keyword arguments as set on this instance."""
+        """The constructor's keyword arguments as set on this instance.
+
+        Data-sized arguments (``background``) are recorded by their shape, not copied into
+        every explanation.
+        """
         sig = inspect.signature(type(self).__init__)
-        return {
+        params = {
             p: getattr(self, p)
             for p in sig.parameters
             if p not in ("self", "model") and hasattr(self, p)
         }
+        background = params.get("background")
+        if background is not None:
+            params["background"] = f"<{type(background).__name__} of shape {np.shape(background)}>"
+        return params
 
     def explain(self, x: Any, target: Any = None) -> Explanation:
         """Explain the model's ``target`` output on each row of ``x``.

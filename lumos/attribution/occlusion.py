@@ -65,12 +65,6 @@ class FeatureAblation(Explainer):
         self.groups = groups
         self.patch_size = patch_size
 
-    def get_params(self) -> dict[str, Any]:
-        params = super().get_params()
-        if self.background is not None:
-            params["background"] = f"<{len(self.background)} rows>"
-        return params
-
     def _explain(self, x: np.ndarray, target: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
         n = len(x)
         input_shape = x.shape[1:]
