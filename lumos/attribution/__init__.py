@@ -3,12 +3,16 @@
 from lumos.attribution._base import Explainer, available_methods, explain, get_explainer, register
 from lumos.attribution.lime import Lime
 from lumos.attribution.occlusion import FeatureAblation, Occlusion
+from lumos.attribution.shapley import ExactShapley, KernelShap, SamplingShapley
 
 __all__ = [
+    "ExactShapley",
     "Explainer",
     "FeatureAblation",
+    "KernelShap",
     "Lime",
     "Occlusion",
+    "SamplingShapley",
     "available_methods",
     "explain",
     "get_explainer",
