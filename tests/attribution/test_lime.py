@@ -426,3 +426,35 @@ def test_errors_say_how_to_fix() -> None:
     with pytest.raises(InputError, match="overlaps"):
         lumos.explain(linear, x, method="lime", background=BG, groups=[[0, 1], [1]])
     assert "lime" in lumos.available_methods()
+
+
+def test_shared_samples_evaluate_the_model_n_plus_s_minus_1_times() -> None:
+    """Tables sampled from the background: one draw serves every row, each row's own sample
+    comes first, and each row's surrogate equals a naive ridge on exactly those samples."""
+    x = BG[:6] + 0.3
+    for discretize in (False, True):
+        rec = Recorder(nonlinear)
+        e = lumos.explain(
+            rec, x, method="lime", background=BG, n_samples=200, target=1, random_state=4,
+            discretize=discretize,
+        )  # fmt: skip
+        s = rec.samples()
+        assert s.shape == (6 + 199, 5)
+        np.testing.assert_array_equal(s[:6], x)
+        own = lumos.explain(
+            nonlinear, x, method="lime", background=BG, n_samples=200, target=1,
+            random_state=4, discretize=discretize, shared_samples=False,
+        )  # fmt: skip
+        # same estimator, independent draws: not equal
+        assert np.abs(own.values - e.values).max() > 1e-6
+        if discretize:
+            continue
+        np.testing.assert_allclose(own.values, e.values, atol=0.25)
+        mean, std = BG.mean(0), BG.std(0)
+        for i in range(6):
+            rows = np.concatenate([x[i : i + 1], s[6:]])
+            z = (rows - mean) / std
+            wts = kernel(np.linalg.norm(z - z[0], axis=1), 0.75 * np.sqrt(5))
+            ridge = Ridge(alpha=1.0).fit(z, nonlinear(rows)[:, 1], sample_weight=wts)
+            np.testing.assert_allclose(e.values[i], ridge.coef_, atol=1e-10)
+            np.testing.assert_allclose(e.base_value[i], ridge.intercept_, atol=1e-10)
