@@ -45,6 +45,23 @@ def best_time(fn: Callable[[], Any], *, repeats: int = 3, warmup: int = 1) -> fl
     return min(times)
 
 
+def model_floor(net: Any, inputs: Any, *, repeats: int = 3) -> float:
+    """The model alone: one no-grad forward over all ``inputs``, pre-built as a float32 tensor.
+
+    This is the floor every explainer is compared with: the same model evaluations with no
+    explainer around them.
+    """
+    import torch
+
+    t = torch.as_tensor(inputs, dtype=torch.float32)
+
+    def go() -> None:
+        with torch.no_grad():
+            net(t)
+
+    return best_time(go, repeats=repeats)
+
+
 def machine() -> list[str]:
     """Lines describing the machine and library versions."""
     import torch

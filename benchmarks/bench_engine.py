@@ -10,20 +10,9 @@ import torch
 from captum.attr import FeatureAblation as CaptumFeatureAblation
 
 import lumos
-from benchmarks._common import Section, best_time, fmt_s
+from benchmarks._common import Section, best_time, fmt_s, model_floor
 from lumos import _batching, datasets, zoo
 from lumos.attribution._groups import patch_map
-
-
-def _floor(net: torch.nn.Module, x: np.ndarray) -> float:
-    """The model alone: one forward over all rows, input already a float32 tensor."""
-    t = torch.as_tensor(x, dtype=torch.float32)
-
-    def go() -> None:
-        with torch.no_grad():
-            net(t)
-
-    return best_time(go)
 
 
 def _throughput(quick: bool) -> Section:
@@ -67,7 +56,7 @@ def _throughput(quick: bool) -> Section:
         reps = int(np.ceil(n_rows / len(pool)))
         x = np.concatenate([pool] * reps)[:n_rows]
         model = lumos.wrap(net)
-        floor = _floor(net, x)
+        floor = model_floor(net, x)
         default = _batching.resolve_batch_size(None, int(np.prod(x.shape[1:])))
         configs = [s for s in sizes if s <= n_rows] + [None]
         # interleaved rounds, minimum per configuration: no configuration is favoured by
@@ -152,7 +141,7 @@ def _ablation(quick: bool) -> Section:
         n_groups = int((fmask.max() + 1) if fmask is not None else x.shape[1])
         evals = len(x) * n_groups
         pool = np.repeat(x, n_groups, axis=0)
-        t_floor = _floor(net, pool)
+        t_floor = model_floor(net, pool)
         t_ours = best_time(ours)
         t_c1 = best_time(lambda: theirs(1), repeats=2)
         t_c64 = best_time(lambda: theirs(64))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,22 +14,11 @@ from scipy.stats import spearmanr
 
 import lumos
 import lumos.attribution.lime
-from benchmarks._common import Section, best_time, fmt_s
+from benchmarks._common import Section, best_time, fmt_s, model_floor
 from lumos import datasets, zoo
 from lumos.attribution.lime import _segment
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # lime_image's per-sample progress bar
-
-
-def _floor(net: torch.nn.Module, pool: np.ndarray) -> float:
-    """The model alone: one forward over every perturbed input, pre-built as a tensor."""
-    t = torch.as_tensor(pool, dtype=torch.float32)
-
-    def go() -> None:
-        with torch.no_grad():
-            net(t)
-
-    return best_time(go, repeats=2)
 
 
 def _once(fn) -> tuple[float, object]:
@@ -45,6 +35,21 @@ def _agreement(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
         for a, b in zip(ours, theirs, strict=True)
     ]
     return float(np.mean(rho)), float(np.mean(top))
+
+
+def _lime_tabular_values(
+    peer: Any, x: np.ndarray, predict: Any, n_samples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """lime_tabular's coefficients (n, d) for class 1 and its scores (n,), one row at a time."""
+    values, scores = np.zeros(x.shape), np.zeros(len(x))
+    for i, row in enumerate(x):
+        ex = peer.explain_instance(
+            row, predict, labels=(1,), num_features=x.shape[1], num_samples=n_samples
+        )
+        for j, c in ex.local_exp[1]:
+            values[i, j] = c
+        scores[i] = ex.score
+    return values, scores
 
 
 def _tabular(quick: bool) -> Section:
@@ -72,16 +77,7 @@ def _tabular(quick: bool) -> Section:
         data.x_train, discretize_continuous=False, feature_selection="none", random_state=0
     )
 
-    def theirs() -> tuple[np.ndarray, np.ndarray]:
-        values, scores = np.zeros((n_rows, 30)), np.zeros(n_rows)
-        for i, row in enumerate(x):
-            ex = peer.explain_instance(
-                row, predict, labels=(1,), num_features=30, num_samples=n_samples
-            )
-            for j, c in ex.local_exp[1]:
-                values[i, j] = c
-            scores[i] = ex.score
-        return values, scores
+    theirs = partial(_lime_tabular_values, peer, x, predict, n_samples)
 
     # check they agree before timing
     e = ours()
@@ -94,7 +90,7 @@ def _tabular(quick: bool) -> Section:
     per_row_draws = partial(ours, shared_samples=False)
     e_own = per_row_draws()
     t_own = best_time(per_row_draws)
-    t_floor = _floor(net, np.repeat(x, n_samples, axis=0))
+    t_floor = model_floor(net, np.repeat(x, n_samples, axis=0))
 
     # lime's default configuration: quartile discretisation (discretize_continuous=True)
     ours_disc = partial(ours, discretize=True)
@@ -103,16 +99,7 @@ def _tabular(quick: bool) -> Section:
         feature_selection="none", random_state=0,
     )  # fmt: skip
 
-    def theirs_disc() -> tuple[np.ndarray, np.ndarray]:
-        values, scores = np.zeros((n_rows, 30)), np.zeros(n_rows)
-        for i, row in enumerate(x):
-            ex = peer_disc.explain_instance(
-                row, predict, labels=(1,), num_features=30, num_samples=n_samples
-            )
-            for j, c in ex.local_exp[1]:
-                values[i, j] = c
-            scores[i] = ex.score
-        return values, scores
+    theirs_disc = partial(_lime_tabular_values, peer_disc, x, predict, n_samples)
 
     e_disc = ours_disc()
     lime_disc_values, lime_disc_r2 = theirs_disc()
@@ -295,7 +282,7 @@ def _images(quick: bool) -> Section:
     t_ours = best_time(ours)
     # the floor: all n_images × n_samples perturbed images in one forward
     pool = np.repeat(x, n_samples, axis=0)
-    t_floor = _floor(net, pool)
+    t_floor = model_floor(net, pool)
     return Section(
         title="lime (images) vs lime_image",
         description=(

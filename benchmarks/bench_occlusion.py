@@ -10,19 +10,8 @@ from captum.attr import Occlusion as CaptumOcclusion
 
 import lumos
 import lumos.attribution.occlusion  # registers "occlusion"
-from benchmarks._common import Section, best_time, fmt_s
+from benchmarks._common import Section, best_time, fmt_s, model_floor
 from lumos import datasets, zoo
-
-
-def _floor(net: torch.nn.Module, pool: np.ndarray) -> float:
-    """The model alone: one forward over all perturbed inputs, pre-built as a float32 tensor."""
-    t = torch.as_tensor(pool, dtype=torch.float32)
-
-    def go() -> None:
-        with torch.no_grad():
-            net(t)
-
-    return best_time(go)
 
 
 def _occluded_pool(x: np.ndarray, window: int, stride: int) -> np.ndarray:
@@ -98,7 +87,7 @@ def run(quick: bool = False) -> list[Section]:
         n_windows = int(e.params["n_windows"])
         pool = _occluded_pool(x, 4, stride)
         assert len(pool) == n * n_windows
-        t_floor = _floor(net, pool)
+        t_floor = model_floor(net, pool)
         t_chunked = best_time(partial(model.evaluate, pool))
         del pool
         t_ours = best_time(ours)

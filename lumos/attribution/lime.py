@@ -593,17 +593,7 @@ class Lime(Explainer):
             y = self.model.evaluate_generated(
                 make_chunk, len(rows) * n_samples, batch_size=self.batch_size, select=select
             ).reshape(len(rows), n_samples)
-            fits.append(
-                _fit_surrogates(
-                    z,
-                    y,
-                    w,
-                    problem.active[rows],
-                    alpha=float(self.alpha),
-                    n_features=self.n_features,
-                    feature_selection=self.feature_selection,
-                )
-            )
+            fits.append(self._fit(z, y, w, problem.active[rows]))
         fit = {k: np.concatenate([f[k] for f in fits]) for k in fits[0]}
         values = problem.broadcast(fit["coefficients"])
         extras = dict(fit)
@@ -616,6 +606,20 @@ class Lime(Explainer):
         if problem.groups is not None:
             result["groups"] = problem.groups
         return result
+
+    def _fit(
+        self, z: np.ndarray, y: np.ndarray, w: np.ndarray, active: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """This explainer's surrogates for a block of rows (see :func:`_fit_surrogates`)."""
+        return _fit_surrogates(
+            z,
+            y,
+            w,
+            active,
+            alpha=float(self.alpha),
+            n_features=self.n_features,
+            feature_selection=self.feature_selection,
+        )
 
     def _fit_shared(
         self,
@@ -665,17 +669,7 @@ class Lime(Explainer):
             y = np.ascontiguousarray(
                 np.concatenate([y_first[rows, None], y_shared[:, target[rows]].T], axis=1)
             )
-            fits.append(
-                _fit_surrogates(
-                    z,
-                    y,
-                    w,
-                    problem.active[rows],
-                    alpha=float(self.alpha),
-                    n_features=self.n_features,
-                    feature_selection=self.feature_selection,
-                )
-            )
+            fits.append(self._fit(z, y, w, problem.active[rows]))
         return {k: np.concatenate([f[k] for f in fits]) for k in fits[0]}
 
 
