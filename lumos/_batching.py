@@ -24,7 +24,7 @@ from lumos.errors import InputError, ShapeError
 #: Default chunk budget in scalar input elements per model call on the CPU (BENCHMARKS.md).
 DEFAULT_ELEMENT_BUDGET = 1 << 18
 #: Upper bound on the default number of rows per model call on the CPU.
-DEFAULT_MAX_ROWS = 4096
+DEFAULT_MAX_ROWS = 8192
 #: On a CUDA device larger chunks pay off (kernel launches and copies amortise): BENCHMARKS.md.
 CUDA_ELEMENT_BUDGET = 1 << 22
 CUDA_MAX_ROWS = 8192
