@@ -180,6 +180,38 @@ def _fit_surrogates(
     dict with ``coefficients`` (B, p), ``intercept`` (B,), ``r2`` (B,), ``prediction_local`` (B,)
     """
     z_mean, y_mean, gram, cross = _weighted_stats(z, y, w)
+    coef, intercept = _ridge_from_stats(
+        z_mean, y_mean, gram, cross, active, z[:, 0],
+        alpha=alpha, n_features=n_features, feature_selection=feature_selection,
+    )  # fmt: skip
+    fitted = np.matmul(z, coef[..., None])[..., 0] + intercept[:, None]
+    rss = _row_dot(w, (y - fitted) ** 2)
+    tss = _row_dot(w, (y - y_mean[:, None]) ** 2)
+    return _surrogate_result(coef, intercept, rss, tss, fitted[:, 0])
+
+
+def _surrogate_result(
+    coef: np.ndarray, intercept: np.ndarray, rss: np.ndarray, tss: np.ndarray, local: np.ndarray
+) -> dict[str, np.ndarray]:
+    # a constant output is fitted exactly by the constant surrogate: R² = 1 (as sklearn)
+    r2 = np.where(tss > 0, 1.0 - rss / np.where(tss > 0, tss, 1.0), 1.0)
+    return {"coefficients": coef, "intercept": intercept, "r2": r2, "prediction_local": local}
+
+
+def _ridge_from_stats(
+    z_mean: np.ndarray,
+    y_mean: np.ndarray,
+    gram: np.ndarray,
+    cross: np.ndarray,
+    active: np.ndarray,
+    first: np.ndarray,
+    *,
+    alpha: float,
+    n_features: int | None,
+    feature_selection: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients (B, p) and intercepts (B,) from the weighted statistics of each row's
+    samples; ``first`` (B, p) is the explained row's representation (for highest_weights)."""
     if n_features is not None:
         method = feature_selection
         if method == "auto":
@@ -187,20 +219,9 @@ def _fit_surrogates(
         if method == "forward_selection":
             active = _forward_selection(gram, cross, active, n_features)
         else:
-            active = _highest_weights(gram, cross, active, z[:, 0], n_features)
+            active = _highest_weights(gram, cross, active, first, n_features)
     coef = _solve_ridge(gram, cross, alpha, active)
-    intercept = y_mean - _row_dot(z_mean, coef)
-    fitted = np.matmul(z, coef[..., None])[..., 0] + intercept[:, None]
-    rss = _row_dot(w, (y - fitted) ** 2)
-    tss = _row_dot(w, (y - y_mean[:, None]) ** 2)
-    # a constant output is fitted exactly by the constant surrogate: R² = 1 (as sklearn)
-    r2 = np.where(tss > 0, 1.0 - rss / np.where(tss > 0, tss, 1.0), 1.0)
-    return {
-        "coefficients": coef,
-        "intercept": intercept,
-        "r2": r2,
-        "prediction_local": fitted[:, 0],
-    }
+    return coef, y_mean - _row_dot(z_mean, coef)
 
 
 # ---------------------------------------------------------------------- tables
@@ -651,6 +672,8 @@ class Lime(Explainer):
         )
         y_first = y_all[np.arange(n), target]
         y_shared = y_all[n:]
+        if not self.discretize:
+            return self._fit_shared_continuous(problem, x, z_shared, y_first, y_shared, target)
         # one row per fit: a row's numbers then never depend on the rows explained with it
         fits: list[dict[str, np.ndarray]] = []
         for start in range(n):
@@ -670,6 +693,49 @@ class Lime(Explainer):
                 np.concatenate([y_first[rows, None], y_shared[:, target[rows]].T], axis=1)
             )
             fits.append(self._fit(z, y, w, problem.active[rows]))
+        return {k: np.concatenate([f[k] for f in fits]) for k in fits[0]}
+
+    def _fit_shared_continuous(
+        self,
+        problem: _TableProblem,
+        x: np.ndarray,
+        z_shared: np.ndarray,
+        y_first: np.ndarray,
+        y_shared: np.ndarray,
+        target: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """Continuous tables with a shared draw: row ``i``'s samples are ``[z0_i; Z]`` with the
+        shared standardised samples ``Z`` (s-1, d), so its weighted statistics come from ``Z``
+        without copying it per row: distances ``|z|² − 2 Z z0 + |z0|²``, Gram
+        ``Zᵀ diag(w) Z + w0 z0 z0ᵀ − Σw · m mᵀ``. Rows are fitted one at a time, so a row's
+        numbers never depend on the rows explained with it."""
+        st = problem.stats
+        z0_all = (x - st.mean) / st.std
+        sq_shared = np.einsum("sd,sd->s", z_shared, z_shared)
+        fits: list[dict[str, np.ndarray]] = []
+        for i in range(len(x)):
+            z0, t = z0_all[i], target[i]
+            d2 = np.maximum(sq_shared - 2.0 * (z_shared @ z0) + z0 @ z0, 0.0)
+            w = _kernel(np.sqrt(d2), problem.kernel_width[i])  # first sample: distance 0 -> 1
+            y = y_shared[:, t]
+            sw = 1.0 + w.sum()
+            m = (z0 + w @ z_shared) / sw
+            y_mean = (y_first[i] + w @ y) / sw
+            zw = z_shared * w[:, None]
+            gram = zw.T @ z_shared + np.outer(z0, z0) - sw * np.outer(m, m)
+            cross = zw.T @ (y - y_mean) + z0 * (y_first[i] - y_mean)
+            coef, intercept = _ridge_from_stats(
+                m[None], np.array([y_mean]), gram[None], cross[None], problem.active[i : i + 1],
+                z0[None], alpha=float(self.alpha), n_features=self.n_features,
+                feature_selection=self.feature_selection,
+            )  # fmt: skip
+            fitted = z_shared @ coef[0] + intercept[0]
+            local = z0 @ coef[0] + intercept[0]
+            rss = (y_first[i] - local) ** 2 + w @ (y - fitted) ** 2
+            tss = (y_first[i] - y_mean) ** 2 + w @ (y - y_mean) ** 2
+            fits.append(
+                _surrogate_result(coef, intercept, np.array([rss]), np.array([tss]), local[None])
+            )
         return {k: np.concatenate([f[k] for f in fits]) for k in fits[0]}
 
 
