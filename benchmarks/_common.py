@@ -45,6 +45,27 @@ def best_time(fn: Callable[[], Any], *, repeats: int = 3, warmup: int = 1) -> fl
     return min(times)
 
 
+def paired_best_times(
+    fn: Callable[[], Any], floor: Callable[[], Any], *, repeats: int = 5
+) -> tuple[float, float]:
+    """Best times of ``fn`` and ``floor``, measured alternately (after one warm-up each).
+
+    On a shared machine the speed drifts by tens of percent within seconds; alternating the
+    two measurements exposes both to the same drift, so their ratio is what it claims.
+    """
+    fn()
+    floor()
+    best_fn = best_floor = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best_fn = min(best_fn, time.perf_counter() - start)
+        start = time.perf_counter()
+        floor()
+        best_floor = min(best_floor, time.perf_counter() - start)
+    return best_fn, best_floor
+
+
 def model_floor(net: Any, inputs: Any, *, repeats: int = 3) -> float:
     """The model alone: one no-grad forward over all ``inputs``, pre-built as a float32 tensor.
 

@@ -26,6 +26,11 @@ DEFAULT_SAMPLES = {"table": 5000, "image": 1000}
 #: Elements of the per-row designs (samples × interpretable features) held at once; rows are
 #: processed in blocks of this size, so memory stays bounded whatever the number of rows.
 _BLOCK_ELEMENTS = 1 << 22
+#: Rows fitted together from a shared draw of continuous perturbations (a fixed block shape
+#: keeps every row's numbers independent of the rows explained with it).
+_SHARED_ROWS = 16
+#: Elements of the pairwise-product chunks of the shared samples (see _fit_shared_continuous).
+_PAIR_ELEMENTS = 1 << 21
 
 
 def _kernel(distances: np.ndarray, kernel_width: np.ndarray | float) -> np.ndarray:
@@ -71,7 +76,8 @@ def _weighted_stats(
     z_mean = np.matmul(w[:, None, :], z)[:, 0] / sw[:, None]
     y_mean = _row_dot(w, y) / sw
     root = np.sqrt(w)
-    zs = (z - z_mean[:, None, :]) * root[:, :, None]  # centred, scaled by sqrt(weight)
+    zs = z - z_mean[:, None, :]
+    zs *= root[:, :, None]  # centred, scaled by sqrt(weight)
     zt = zs.transpose(0, 2, 1)
     gram = np.matmul(zt, zs)  # Σ w zc zcᵀ
     cross = np.matmul(zt, ((y - y_mean[:, None]) * root)[..., None])[..., 0]
@@ -707,36 +713,71 @@ class Lime(Explainer):
         """Continuous tables with a shared draw: row ``i``'s samples are ``[z0_i; Z]`` with the
         shared standardised samples ``Z`` (s-1, d), so its weighted statistics come from ``Z``
         without copying it per row: distances ``|z|² − 2 Z z0 + |z0|²``, Gram
-        ``Zᵀ diag(w) Z + w0 z0 z0ᵀ − Σw · m mᵀ``. Rows are fitted one at a time, so a row's
-        numbers never depend on the rows explained with it."""
+        ``Zᵀ diag(w) Z + w0 z0 z0ᵀ − Σw · m mᵀ``.
+
+        The Grams of a block of rows are one matrix product ``W @ Q`` of the block's kernel
+        weights (R, s-1) with the pairwise products ``Q = [z_a z_b]_{a≤b}`` (s-1, d(d+1)/2)
+        of the shared samples, instead of one small product per row. Blocks always hold
+        ``_SHARED_ROWS`` rows (the last is padded), so every product has the same shape
+        whatever the number of rows, and a row's numbers do not depend on the rows explained
+        with it.
+        """
         st = problem.stats
+        n, d = x.shape
+        m_samples = len(z_shared)
         z0_all = (x - st.mean) / st.std
-        sq_shared = np.einsum("sd,sd->s", z_shared, z_shared)
+        sq_shared = _row_dot(z_shared, z_shared)
+        iu, ju = np.triu_indices(d)
+        n_pairs = len(iu)
+        step = max(1, _PAIR_ELEMENTS // n_pairs)
+        bounds = [(a, min(m_samples, a + step)) for a in range(0, m_samples, step)]
+        cached = m_samples * n_pairs <= 2 * _PAIR_ELEMENTS
+        pairs = [z_shared[a:b, iu] * z_shared[a:b, ju] for a, b in bounds] if cached else None
+        r = _SHARED_ROWS
+        ones = np.ones(m_samples)
         fits: list[dict[str, np.ndarray]] = []
-        for i in range(len(x)):
-            z0, t = z0_all[i], target[i]
-            d2 = np.maximum(sq_shared - 2.0 * (z_shared @ z0) + z0 @ z0, 0.0)
-            w = _kernel(np.sqrt(d2), problem.kernel_width[i])  # first sample: distance 0 -> 1
-            y = y_shared[:, t]
-            sw = 1.0 + w.sum()
-            m = (z0 + w @ z_shared) / sw
-            y_mean = (y_first[i] + w @ y) / sw
-            zw = z_shared * w[:, None]
-            gram = zw.T @ z_shared + np.outer(z0, z0) - sw * np.outer(m, m)
-            cross = zw.T @ (y - y_mean) + z0 * (y_first[i] - y_mean)
+        for start in range(0, n, r):
+            rows = np.arange(start, min(n, start + r))
+            k = len(rows)
+            z0 = np.zeros((r, d))
+            z0[:k] = z0_all[rows]
+            tgt = np.zeros(r, dtype=np.intp)
+            tgt[:k] = target[rows]
+            y0 = np.zeros(r)
+            y0[:k] = y_first[rows]
+            width = np.ones(r)
+            width[:k] = problem.kernel_width[rows]
+            active = np.ones((r, d), dtype=bool)
+            active[:k] = problem.active[rows]
+            d2 = sq_shared[None, :] - 2.0 * (z0 @ z_shared.T) + _row_dot(z0, z0)[:, None]
+            w = _kernel(np.sqrt(np.maximum(d2, 0.0)), width[:, None])  # (r, s-1)
+            y = np.ascontiguousarray(y_shared[:, tgt].T)  # (r, s-1)
+            sw = 1.0 + w @ ones  # the explained row itself has distance 0, weight 1
+            wz = w @ z_shared
+            m = (z0 + wz) / sw[:, None]
+            y_mean = (y0 + _row_dot(w, y)) / sw
+            upper = np.zeros((r, n_pairs))
+            for j, (a, b) in enumerate(bounds):
+                q = pairs[j] if pairs is not None else z_shared[a:b, iu] * z_shared[a:b, ju]
+                upper += w[:, a:b] @ q
+            gram = np.empty((r, d, d))
+            gram[:, iu, ju] = upper
+            gram[:, ju, iu] = upper
+            gram += z0[:, :, None] * z0[:, None, :]
+            gram -= sw[:, None, None] * m[:, :, None] * m[:, None, :]
+            resid = y - y_mean[:, None]
+            cross = (w * resid) @ z_shared + z0 * (y0 - y_mean)[:, None]
             coef, intercept = _ridge_from_stats(
-                m[None], np.array([y_mean]), gram[None], cross[None], problem.active[i : i + 1],
-                z0[None], alpha=float(self.alpha), n_features=self.n_features,
-                feature_selection=self.feature_selection,
+                m, y_mean, gram, cross, active, z0, alpha=float(self.alpha),
+                n_features=self.n_features, feature_selection=self.feature_selection,
             )  # fmt: skip
-            fitted = z_shared @ coef[0] + intercept[0]
-            local = z0 @ coef[0] + intercept[0]
-            rss = (y_first[i] - local) ** 2 + w @ (y - fitted) ** 2
-            tss = (y_first[i] - y_mean) ** 2 + w @ (y - y_mean) ** 2
-            fits.append(
-                _surrogate_result(coef, intercept, np.array([rss]), np.array([tss]), local[None])
-            )
-        return {k: np.concatenate([f[k] for f in fits]) for k in fits[0]}
+            fitted = coef @ z_shared.T + intercept[:, None]
+            local = _row_dot(z0, coef) + intercept
+            rss = (y0 - local) ** 2 + _row_dot(w, (y - fitted) ** 2)
+            tss = (y0 - y_mean) ** 2 + _row_dot(w, resid**2)
+            fit = _surrogate_result(coef, intercept, rss, tss, local)
+            fits.append({key: v[:k] for key, v in fit.items()})
+        return {key: np.concatenate([f[key] for f in fits]) for key in fits[0]}
 
 
 class _Problem(abc.ABC):
@@ -852,6 +893,8 @@ class _TableProblem(_Problem):
         z = rng.standard_normal((s, self.x.shape[1]))
         if self.ex.sample_around_instance:
             z += (self.x[i] - st.mean) / st.std
+        if self.labels is None:  # the inputs are built from z chunk by chunk (chunk_maker)
+            return z, z
         return z * st.std + st.mean, z
 
     def draw(self, i: int, rng: np.random.Generator, s: int) -> tuple[np.ndarray, np.ndarray, Any]:

@@ -201,6 +201,20 @@ def test_rows_are_independent_of_blocks_and_of_their_neighbours(monkeypatch) -> 
     np.testing.assert_array_equal(alone.values, ref.values[:2])
 
 
+def test_shared_draw_rows_do_not_depend_on_their_position() -> None:
+    # the shared continuous path fits rows in fixed blocks of _SHARED_ROWS: a row gives the
+    # same bits whether it sits first in a block, mid-block or across a block boundary
+    r = lumos.attribution.lime._SHARED_ROWS
+    x = BG[: r + 8] * 0.7 + 0.2
+    kw = {"background": BG, "n_samples": 300, "random_state": 5}
+    ref = lumos.explain(nonlinear, x, method="lime", **kw)
+    for part in (slice(r - 3, r + 4), slice(1, 2), slice(r, r + 8)):
+        e = lumos.explain(nonlinear, x[part], method="lime", **kw)
+        np.testing.assert_array_equal(e.values, ref.values[part])
+        np.testing.assert_array_equal(e.extras["r2"], ref.extras["r2"][part])
+        np.testing.assert_array_equal(e.base_value, ref.base_value[part])
+
+
 def test_table_groups_are_kept_or_replaced_together() -> None:
     x = BG[:2] + 0.3
     rec = Recorder(linear)
