@@ -198,7 +198,10 @@ class ArrayOps:
         if not self.is_torch:
             return np.asarray(a, dtype=np.int64) if integer else np.asarray(a)
         dtype = self._torch.int64 if integer else self.dtype
-        return self._torch.as_tensor(np.asarray(a), dtype=dtype, device=self.device)
+        arr = np.asarray(a)
+        if not arr.flags.writeable:  # broadcast views, read-only inputs: torch wants a copy
+            arr = np.array(arr)
+        return self._torch.as_tensor(arr, dtype=dtype, device=self.device)
 
     def arange(self, start: int, stop: int) -> Any:
         if not self.is_torch:

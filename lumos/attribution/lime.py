@@ -14,6 +14,7 @@ from scipy.special import ndtr, ndtri
 from lumos._random import check_random_state
 from lumos._validation import check_array, check_name, check_positive_int
 from lumos.attribution._base import Explainer, register
+from lumos.attribution._baselines import blur
 from lumos.attribution._groups import label_map
 from lumos.errors import InputError, ShapeError
 
@@ -998,12 +999,7 @@ class _ImageProblem(_Problem):
         if hide == "zero":
             return np.zeros_like(x)
         if hide == "blur":
-            from scipy.ndimage import gaussian_filter
-
-            h, w = self.input_shape[-2:]
-            sigma = self.ex.blur_sigma or max(h, w) / 8
-            sig = (0,) * (x.ndim - 2) + (sigma, sigma)
-            return gaussian_filter(x, sigma=sig, mode="nearest")
+            return blur(x, self.ex.blur_sigma)
         # "mean": each superpixel's mean value per channel (lime_image's hide_color=None)
         n = len(x)
         k = self.width + 1  # label -1 gets its own slot (never hidden anyway)

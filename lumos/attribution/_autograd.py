@@ -1,0 +1,107 @@
+"""Gradients of a differentiable model's target outputs, chunk by chunk.
+
+The gradient explainers (``gradients.py``) and the class-activation maps (``cam.py``) send
+their forward + backward passes through :func:`for_each_gradient`: inputs are generated per
+chunk on the model's device, the target output of every input is summed and differentiated
+with :func:`torch.autograd.grad` with respect to the inputs only, so
+
+* parameters' ``.grad`` and ``requires_grad`` flags are never touched,
+* memory is bounded by one chunk (``batch_size`` inputs) whatever the total,
+* the model is put in eval mode (and left there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from lumos._batching import iter_chunks
+from lumos.models.base import Model
+
+
+def torch_modules(model: Model) -> list[Any]:
+    """The ``torch.nn.Module`` objects behind a differentiable model (for eval mode, hooks)."""
+    import torch
+
+    found = []
+    for attr in ("module", "keras_model"):
+        obj = getattr(model, attr, None)
+        if isinstance(obj, torch.nn.Module):
+            found.append(obj)
+    return found
+
+
+def set_eval(model: Model) -> None:
+    """Put the model's modules in eval mode (dropout off, batch-norm statistics fixed)."""
+    for module in torch_modules(model):
+        try:
+            module.eval()
+        except NotImplementedError:  # torch.export modules are frozen in their mode
+            pass
+
+
+def gradient_batch_size(model: Model, batch_size: int | None) -> int:
+    """Inputs per forward + backward pass: explicit, the wrap hint, or the engine default."""
+    return model.resolve_batch_size(batch_size)
+
+
+@contextmanager
+def _grad_enabled() -> Iterator[None]:
+    import torch
+
+    with torch.enable_grad():
+        yield
+
+
+def for_each_gradient(
+    model: Model,
+    make_chunk: Callable[[int, int], Any],
+    n_inputs: int,
+    target: np.ndarray,
+    consume: Callable[[int, int, Any, Any], None],
+    *,
+    batch_size: int | None = None,
+) -> None:
+    """Differentiate each generated input's target output with respect to that input.
+
+    Parameters
+    ----------
+    model : Model
+        A differentiable model.
+    make_chunk : callable
+        ``make_chunk(start, stop)`` returns the inputs ``start..stop-1`` as a torch tensor of
+        shape (stop - start, *input_shape) on the model's device.
+    n_inputs : int
+        Total number of inputs.
+    target : ndarray of int, shape (n_inputs,)
+        Output index differentiated for each input.
+    consume : callable
+        ``consume(start, stop, grad, output)`` receives the gradients (stop - start,
+        *input_shape) and the target outputs (stop - start,), torch tensors detached from the
+        graph, on the model's device, in the model's dtype.
+    batch_size : int, optional
+        Inputs per forward + backward pass.
+    """
+    import torch
+
+    model._require_differentiable()
+    set_eval(model)
+    rows = gradient_batch_size(model, batch_size)
+    target_dev = torch.as_tensor(np.asarray(target, dtype=np.int64), device=model.device)
+    with _grad_enabled():
+        for sl in iter_chunks(n_inputs, rows):
+            x = make_chunk(sl.start, sl.stop).detach().requires_grad_(True)
+            y = model._forward_torch_full(x)
+            picked = y.gather(1, target_dev[sl, None])[:, 0]
+            (grad,) = torch.autograd.grad(picked.sum(), x)
+            consume(sl.start, sl.stop, grad.detach(), picked.detach())
+
+
+def to_numpy(t: Any) -> np.ndarray:
+    """A torch tensor as a float64 numpy array on the host."""
+    import torch
+
+    return t.detach().to("cpu", torch.float64).numpy()
