@@ -60,11 +60,12 @@ def for_each_gradient(
     model: Model,
     make_chunk: Callable[[int, int], Any],
     n_inputs: int,
-    target: np.ndarray,
+    target: np.ndarray | None,
     consume: Callable[[int, int, Any, Any], None],
     *,
     batch_size: int | None = None,
-) -> None:
+    group: int = 1,
+) -> np.ndarray:
     """Differentiate each generated input's target output with respect to that input.
 
     Parameters
@@ -76,28 +77,62 @@ def for_each_gradient(
         shape (stop - start, *input_shape) on the model's device.
     n_inputs : int
         Total number of inputs.
-    target : ndarray of int, shape (n_inputs,)
-        Output index differentiated for each input.
+    target : ndarray of int, shape (n_inputs,), or None
+        Output index differentiated for each input; ``None``: each input's largest output
+        (its predicted class), read off the same forward pass.
     consume : callable
         ``consume(start, stop, grad, output)`` receives the gradients (stop - start,
         *input_shape) and the target outputs (stop - start,), torch tensors detached from the
         graph, on the model's device, in the model's dtype.
     batch_size : int, optional
         Inputs per forward + backward pass.
+    group : int, default 1
+        Inputs come in consecutive groups of this size (the points of one row): a chunk then
+        holds whole groups, or, when one group exceeds ``batch_size``, part of a single group,
+        so a consumer can reduce each group without looking at its neighbours.
+
+    Returns
+    -------
+    ndarray of int, shape (n_inputs,)
+        The output index differentiated for each input.
     """
     import torch
 
     model._require_differentiable()
     set_eval(model)
     rows = gradient_batch_size(model, batch_size)
-    target_dev = torch.as_tensor(np.asarray(target, dtype=np.int64), device=model.device)
+    chosen = np.empty(n_inputs, dtype=np.int64)
+    if target is not None:
+        chosen[:] = target
+        target_dev = torch.as_tensor(chosen, device=model.device)
     with _grad_enabled():
-        for sl in iter_chunks(n_inputs, rows):
+        for sl in group_chunks(n_inputs, rows, group):
             x = make_chunk(sl.start, sl.stop).detach().requires_grad_(True)
             y = model._forward_torch_full(x)
-            picked = y.gather(1, target_dev[sl, None])[:, 0]
+            if target is None:
+                t = y.detach().argmax(dim=1)
+                chosen[sl] = t.cpu().numpy()
+            else:
+                t = target_dev[sl]
+            picked = y.gather(1, t[:, None])[:, 0]
             (grad,) = torch.autograd.grad(picked.sum(), x)
             consume(sl.start, sl.stop, grad.detach(), picked.detach())
+    return chosen
+
+
+def group_chunks(n_inputs: int, batch_size: int, group: int) -> Iterator[slice]:
+    """Chunks of at most ``batch_size`` inputs that never split a group of ``group``
+    consecutive inputs unless the group alone is larger than ``batch_size`` (then the chunks
+    cover that one group in pieces)."""
+    if group <= 1:
+        yield from iter_chunks(n_inputs, batch_size)
+        return
+    if batch_size >= group:
+        yield from iter_chunks(n_inputs, batch_size // group * group)
+        return
+    for start in range(0, n_inputs, group):
+        for sl in iter_chunks(min(group, n_inputs - start), batch_size):
+            yield slice(start + sl.start, start + sl.stop)
 
 
 def to_numpy(t: Any) -> np.ndarray:

@@ -103,10 +103,14 @@ class Explainer(abc.ABC):
         """
         start = time.perf_counter()
         arr, _ = self.model.check_input(x)
-        outputs = self.model.evaluate(arr, batch_size=self.batch_size)
-        tgt = self.model.resolve_target(target, outputs)
-        prediction = outputs[np.arange(len(arr)), tgt]
-        result = self._explain(arr, tgt, outputs)
+        fused = self._explain_fused(arr, target)
+        if fused is None:
+            outputs = self.model.evaluate(arr, batch_size=self.batch_size)
+            tgt = self.model.resolve_target(target, outputs)
+            prediction = outputs[np.arange(len(arr)), tgt]
+            result = self._explain(arr, tgt, outputs)
+        else:
+            tgt, prediction, result = fused
         params = self.get_params()
         return Explanation(
             values=result["values"],
@@ -130,6 +134,15 @@ class Explainer(abc.ABC):
                 else None,
             ),
         )
+
+    def _explain_fused(
+        self, x: np.ndarray, target: Any
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
+        """Methods that evaluate the model at ``x`` itself may resolve the target and read
+        the predictions in that same pass: return ``(target (n,), prediction (n,), result)``.
+        ``None`` (the default) takes the usual path: one forward pass for the outputs, then
+        :meth:`_explain`."""
+        return None
 
     @abc.abstractmethod
     def _explain(self, x: np.ndarray, target: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:

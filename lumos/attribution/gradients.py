@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lumos._random import check_random_state
-from lumos._validation import check_array, check_name, check_positive_int
+from lumos._validation import check_array, check_name, check_positive_int, check_target
 from lumos.attribution._autograd import for_each_gradient, to_numpy
 from lumos.attribution._base import Explainer, get_explainer, register
 from lumos.attribution._baselines import resolve_baseline
@@ -67,28 +67,39 @@ def _check_real(value: Any, name: str, *, minimum: float) -> float:
 
 
 class _Accumulator:
-    """Per-row float64 sums (and sums of squares) of per-point attributions, on the device.
+    """Per-row sums (and centred sums of squares) of per-point attributions, on the device.
 
-    Points are numbered ``row * k + j``; :meth:`add` adds a chunk of them with one
-    ``index_add_`` per sum, which adds point after point in index order, so a row's sum is
-    the same whatever the chunk boundaries.
+    Points are numbered ``row * k + j`` and arrive in chunks that hold whole rows, or part of
+    one row (:func:`~lumos.attribution._autograd.group_chunks`). A chunk's rows are reduced
+    in the model's dtype with one ``sum`` over their points (as captum does) and added to
+    float64 totals; pieces of a split row are merged with Chan et al.'s update.
     """
 
     def __init__(self, n: int, k: int, shape: tuple[int, ...], device: str, squares: bool):
         import torch
 
         self.k = k
+        self.count = np.zeros(n, dtype=np.int64)
         self.sum = torch.zeros((n, *shape), dtype=torch.float64, device=device)
-        self.sq = torch.zeros_like(self.sum) if squares else None
+        self.m2 = torch.zeros_like(self.sum) if squares else None
 
     def add(self, start: int, stop: int, values: Any) -> None:
-        import torch
-
-        rows = torch.arange(start, stop, device=values.device) // self.k
-        v = values.double()
-        self.sum.index_add_(0, rows, v)
-        if self.sq is not None:
-            self.sq.index_add_(0, rows, v * v)
+        k = self.k
+        r0 = start // k
+        rows = max(1, (stop - start) // k) if start % k == 0 else 1
+        v = values.reshape(rows, -1, *values.shape[1:])  # (rows, points of each row, ...)
+        c = v.shape[1]
+        part = v.sum(dim=1)
+        sl = slice(r0, r0 + rows)
+        if self.m2 is not None:
+            m2 = ((v - (part / c)[:, None]) ** 2).sum(dim=1).double()
+            prior = int(self.count[r0])  # > 0 only for the later pieces of a split row
+            if prior:
+                delta = part.double() / c - self.sum[sl] / prior
+                m2 = m2 + delta**2 * (prior * c / (prior + c))
+            self.m2[sl] += m2
+        self.sum[sl] += part.double()
+        self.count[sl] += c
 
     def total(self) -> np.ndarray:
         return to_numpy(self.sum)
@@ -98,11 +109,9 @@ class _Accumulator:
 
     def stderr(self) -> np.ndarray:
         """Standard error of the mean over the ``k`` points (NaN for one point)."""
-        if self.sq is None or self.k < 2:
+        if self.m2 is None or self.k < 2:
             return np.full(tuple(self.sum.shape), np.nan)
-        s, sq, k = to_numpy(self.sum), to_numpy(self.sq), self.k
-        var = np.maximum(sq - s * s / k, 0.0) / (k - 1)
-        return np.sqrt(var / k)
+        return np.sqrt(to_numpy(self.m2) / (self.k - 1) / self.k)
 
 
 class _GradientExplainer(Explainer):
@@ -119,6 +128,32 @@ class _GradientExplainer(Explainer):
     def attribute(self, x: np.ndarray, target: np.ndarray) -> dict[str, Any]:
         """``values`` (n, *input_shape) and optionally ``base_value`` (n,), ``stderr``,
         ``extras`` for validated inputs ``x`` and target indices ``target`` (n,)."""
+
+    def _at_input(
+        self, x: np.ndarray, target: Any, contribution: Any
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Gradients at the rows themselves, with the target resolved and the predictions
+        read in the same forward pass (no separate forward). ``contribution(x_dev, grad)``
+        maps the rows' gradients to their values."""
+        import torch
+
+        n = len(x)
+        if target is not None:
+            target = check_target(
+                target, n, self.model.n_outputs, class_names=self.model.class_names
+            )
+        x_dev = self.model.array_ops().asarray(x)
+        values = torch.empty(x_dev.shape, dtype=x_dev.dtype, device=x_dev.device)
+        prediction = np.empty(n)
+
+        def consume(start: int, stop: int, grad: Any, output: Any) -> None:
+            values[start:stop] = contribution(x_dev[start:stop], grad)
+            prediction[start:stop] = to_numpy(output)
+
+        chosen = for_each_gradient(
+            self.model, lambda a, b: x_dev[a:b], n, target, consume, batch_size=self.batch_size
+        )
+        return chosen, prediction, {"values": to_numpy(values)}
 
     def _gradient_pass(
         self,
@@ -152,7 +187,7 @@ class _GradientExplainer(Explainer):
 
         for_each_gradient(
             self.model, make_chunk, n * k, np.repeat(target, k), consume,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size, group=k,
         )  # fmt: skip
         return acc
 
@@ -184,15 +219,14 @@ class Saliency(_GradientExplainer):
         super().__init__(model, batch_size=batch_size)
         self.absolute = bool(absolute)
 
+    def _contribution(self, x: Any, g: Any) -> Any:
+        return g.abs() if self.absolute else g
+
+    def _explain_fused(self, x: np.ndarray, target: Any) -> Any:
+        return self._at_input(x, target, self._contribution)
+
     def attribute(self, x: np.ndarray, target: np.ndarray) -> dict[str, Any]:
-        ops = self.model.array_ops()
-        x_dev = ops.asarray(x)
-
-        def contribution(i: Any, j: Any, g: Any) -> Any:
-            return g.abs() if self.absolute else g
-
-        acc = self._gradient_pass(x, target, 1, lambda i, j: x_dev[i], contribution)
-        return {"values": acc.mean()}
+        return self._at_input(x, target, self._contribution)[2]
 
 
 @register("input_x_gradient")
@@ -213,11 +247,15 @@ class InputXGradient(_GradientExplainer):
     def __init__(self, model: Any, *, batch_size: int | None = None):
         super().__init__(model, batch_size=batch_size)
 
+    @staticmethod
+    def _contribution(x: Any, g: Any) -> Any:
+        return g * x
+
+    def _explain_fused(self, x: np.ndarray, target: Any) -> Any:
+        return self._at_input(x, target, self._contribution)
+
     def attribute(self, x: np.ndarray, target: np.ndarray) -> dict[str, Any]:
-        ops = self.model.array_ops()
-        x_dev = ops.asarray(x)
-        acc = self._gradient_pass(x, target, 1, lambda i, j: x_dev[i], lambda i, j, g: g * x_dev[i])
-        return {"values": acc.mean()}
+        return self._at_input(x, target, self._contribution)[2]
 
 
 @register("integrated_gradients")
