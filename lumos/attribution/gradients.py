@@ -231,9 +231,9 @@ class Saliency(_GradientExplainer):
 
 @register("input_x_gradient")
 class InputXGradient(_GradientExplainer):
-    """Input × gradient: ``x ⊙ ∂f_t/∂x`` (Shrikumar et al., 2016).
+    """Input × gradient: each feature times the target output's gradient with respect to it.
 
-    On a linear model it is ``w ⊙ x``, the exact contribution of each feature relative to a
+    Shrikumar et al. (2016): ``x ⊙ ∂f_t/∂x``. On a linear model it is ``w ⊙ x``, the exact contribution of each feature relative to a
     zero input.
 
     Parameters
