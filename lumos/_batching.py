@@ -15,6 +15,7 @@ come from ``benchmarks/bench_engine.py`` (see ``BENCHMARKS.md``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,30 @@ def resolve_batch_size(batch_size: int | None, row_size: int, device: str = "cpu
     if batch_size < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}; use e.g. batch_size=256.")
     return int(batch_size)
+
+
+@contextmanager
+def full_float32(device: str) -> Iterator[None]:
+    """Full float32 precision for the torch calls inside, on CUDA devices.
+
+    PyTorch lets cuDNN convolutions use TF32 (10-bit mantissa) on recent GPUs by default;
+    gradients and the small output differences explanations are made of then move by up to
+    percents of their scale, and the GPU stops agreeing with the CPU. Inside this block TF32
+    is off for convolutions and matrix products (the previous settings come back after). On
+    the CPU nothing changes.
+    """
+    if not str(device).startswith("cuda"):
+        yield
+        return
+    import torch
+
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def iter_chunks(n_rows: int, batch_size: int) -> Iterator[slice]:

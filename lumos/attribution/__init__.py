@@ -1,6 +1,7 @@
 """Local explanation methods, one family per module, found by name in a registry."""
 
 from lumos.attribution._base import Explainer, available_methods, explain, get_explainer, register
+from lumos.attribution.cam import GradCam, GradCamPP
 from lumos.attribution.gradients import (
     ExpectedGradients,
     InputXGradient,
@@ -18,6 +19,8 @@ __all__ = [
     "ExpectedGradients",
     "Explainer",
     "FeatureAblation",
+    "GradCam",
+    "GradCamPP",
     "InputXGradient",
     "IntegratedGradients",
     "KernelShap",

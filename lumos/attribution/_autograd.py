@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lumos._batching import iter_chunks
+from lumos._batching import full_float32, iter_chunks
 from lumos.models.base import Model
 
 
@@ -105,7 +105,7 @@ def for_each_gradient(
     if target is not None:
         chosen[:] = target
         target_dev = torch.as_tensor(chosen, device=model.device)
-    with _grad_enabled():
+    with _grad_enabled(), full_float32(model.device):
         for sl in group_chunks(n_inputs, rows, group):
             x = make_chunk(sl.start, sl.stop).detach().requires_grad_(True)
             y = model._forward_torch_full(x)

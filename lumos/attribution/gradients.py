@@ -233,8 +233,8 @@ class Saliency(_GradientExplainer):
 class InputXGradient(_GradientExplainer):
     """Input × gradient: each feature times the target output's gradient with respect to it.
 
-    Shrikumar et al. (2016): ``x ⊙ ∂f_t/∂x``. On a linear model it is ``w ⊙ x``, the exact contribution of each feature relative to a
-    zero input.
+    Shrikumar et al. (2016): ``x ⊙ ∂f_t/∂x``. On a linear model it is ``w ⊙ x``, the exact
+    contribution of each feature relative to a zero input.
 
     Parameters
     ----------

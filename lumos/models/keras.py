@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lumos._batching import ArrayOps
+from lumos._batching import ArrayOps, full_float32
 from lumos.errors import ModelError
 from lumos.models.base import Model
 
@@ -110,7 +110,7 @@ class KerasModel(Model):
             chunk = chunk.copy()
         import torch
 
-        with torch.no_grad():
+        with torch.no_grad(), full_float32(self.device):
             x = torch.as_tensor(chunk, dtype=torch.float32, device=self.device)
             if self.preprocess is not None:
                 x = self.preprocess(x)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lumos._batching import ArrayOps
+from lumos._batching import ArrayOps, full_float32
 from lumos.errors import ModelError
 from lumos.models.base import Model
 
@@ -86,7 +86,7 @@ class TorchModel(Model):
     def _forward(self, chunk: np.ndarray) -> np.ndarray:
         if isinstance(chunk, np.ndarray) and not chunk.flags.writeable:
             chunk = chunk.copy()
-        with torch.no_grad():
+        with torch.no_grad(), full_float32(self.device):
             t = torch.as_tensor(chunk, dtype=self._dtype).to(self.device)
             if self.preprocess is not None:
                 t = self.preprocess(t)
