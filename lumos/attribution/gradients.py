@@ -491,7 +491,10 @@ class _NoiseTunnel(_GradientExplainer):
         block = max(1, _NOISE_BLOCK_ELEMENTS // max(1, s * d))
         for start in range(0, n, block):
             rows = range(start, min(n, start + block))
-            noise = [np.random.default_rng(children[i]).standard_normal((s, *shape)) for i in rows]
+            noise = [  # float32 draws: the model sees float32 inputs anyway, at half the cost
+                np.random.default_rng(children[i]).standard_normal((s, *shape), dtype=np.float32)
+                for i in rows
+            ]
             noisy = np.concatenate([x[i] + sigma[i] * e for i, e in zip(rows, noise, strict=True)])
             tgt = np.repeat(target[start : rows.stop], s)
             v = self._base.attribute(noisy, tgt)["values"].reshape(len(rows), s, *shape)
