@@ -503,6 +503,12 @@ class GlobalExplanation:
         """Feature indices from most to least important (by magnitude), shape (d,)."""
         return np.argsort(-np.abs(self.importance), kind="stable")
 
+    @property
+    def curve(self) -> np.ndarray | None:
+        """The fidelity–complexity curve of a surrogate, ``extras["curve"]``: shape (k, 2),
+        columns (complexity, held-out fidelity); ``None`` for other methods."""
+        return self.extras.get("curve")
+
     def top_features(self, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` features with the largest ``|importance|``, as ``(name, value)`` pairs."""
         if k < 1:
