@@ -11,6 +11,8 @@ the model's device in float64, in the same order whatever the chunk size.
 from __future__ import annotations
 
 import abc
+import copy
+import inspect
 import numbers
 from typing import Any, ClassVar
 
@@ -21,7 +23,7 @@ from lumos._validation import check_array, check_name, check_positive_int, check
 from lumos.attribution._autograd import for_each_gradient, to_numpy
 from lumos.attribution._base import Explainer, get_explainer, register
 from lumos.attribution._baselines import resolve_baseline
-from lumos.errors import InputError
+from lumos.errors import InputError, UnknownNameError
 
 #: Integration rules of ``integrated_gradients`` (captum's names).
 RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
@@ -122,12 +124,23 @@ class _GradientExplainer(Explainer):
     needs_gradients: ClassVar[bool] = True
 
     def _explain(self, x: np.ndarray, target: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
-        return self.attribute(x, target)
+        return self.attribute(x, target, outputs=outputs)
 
     @abc.abstractmethod
-    def attribute(self, x: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+    def attribute(
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        *,
+        outputs: np.ndarray | None = None,
+        seeds: list[np.random.SeedSequence] | None = None,
+    ) -> dict[str, Any]:
         """``values`` (n, *input_shape) and optionally ``base_value`` (n,), ``stderr``,
-        ``extras`` for validated inputs ``x`` and target indices ``target`` (n,)."""
+        ``extras`` for validated inputs ``x`` and target indices ``target`` (n,).
+
+        ``outputs`` (n, n_outputs) are the model's outputs at ``x`` when already known;
+        ``seeds`` (one per row) replace a stochastic method's own per-row seeds (the noise
+        tunnels pass them so a row's draws never depend on the rows around it)."""
 
     def _at_input(
         self, x: np.ndarray, target: Any, contribution: Any
@@ -225,7 +238,14 @@ class Saliency(_GradientExplainer):
     def _explain_fused(self, x: np.ndarray, target: Any) -> Any:
         return self._at_input(x, target, self._contribution)
 
-    def attribute(self, x: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+    def attribute(
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        *,
+        outputs: np.ndarray | None = None,
+        seeds: list[np.random.SeedSequence] | None = None,
+    ) -> dict[str, Any]:
         return self._at_input(x, target, self._contribution)[2]
 
 
@@ -254,7 +274,14 @@ class InputXGradient(_GradientExplainer):
     def _explain_fused(self, x: np.ndarray, target: Any) -> Any:
         return self._at_input(x, target, self._contribution)
 
-    def attribute(self, x: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+    def attribute(
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        *,
+        outputs: np.ndarray | None = None,
+        seeds: list[np.random.SeedSequence] | None = None,
+    ) -> dict[str, Any]:
         return self._at_input(x, target, self._contribution)[2]
 
 
@@ -282,7 +309,9 @@ class IntegratedGradients(_GradientExplainer):
         Quadrature nodes per row.
     rule : str, default "gausslegendre"
         ``"gausslegendre"``, ``"riemann_left"``, ``"riemann_right"``, ``"riemann_middle"`` or
-        ``"riemann_trapezoid"`` (captum's rules and default).
+        ``"riemann_trapezoid"`` (captum's names and default). The trapezoid rule here is
+        the composite rule (weights summing to 1); captum's sums to ``(n − 1)/n``, so its
+        values are that factor smaller.
     blur_sigma : float, optional
         Blur std in pixels for ``baseline="blurred"`` (default ``max(H, W) / 8``).
     batch_size : int, optional
@@ -318,9 +347,21 @@ class IntegratedGradients(_GradientExplainer):
         integration_rule(self.rule, self.n_steps)  # fail early on a bad combination
         if blur_sigma is not None:
             _check_real(blur_sigma, "blur_sigma", minimum=1e-12)
+            if not (isinstance(baseline, str) and baseline == "blurred"):
+                raise InputError(
+                    "blur_sigma sets the blur of baseline='blurred'; pass that baseline too, or "
+                    "drop blur_sigma."
+                )
         self.blur_sigma = blur_sigma
 
-    def attribute(self, x: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+    def attribute(
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        *,
+        outputs: np.ndarray | None = None,
+        seeds: list[np.random.SeedSequence] | None = None,
+    ) -> dict[str, Any]:
         base = resolve_baseline(
             self.baseline, x, background=self.background, blur_sigma=self.blur_sigma
         )
@@ -342,7 +383,9 @@ class IntegratedGradients(_GradientExplainer):
         values = acc.total()  # the weighted sum over the path
         f_base = self.model.evaluate(np.ascontiguousarray(base), batch_size=self.batch_size)
         f_base = f_base[np.arange(len(x)) % len(base), target]
-        f_x = self.model.evaluate(x, batch_size=self.batch_size)[np.arange(len(x)), target]
+        if outputs is None:
+            outputs = self.model.evaluate(x, batch_size=self.batch_size)
+        f_x = outputs[np.arange(len(x)), target]
         total = values.reshape(len(x), -1).sum(axis=1)
         gap = np.abs(total - (f_x - f_base))
         return {"values": values, "base_value": f_base, "extras": {"completeness_gap": gap}}
@@ -405,11 +448,17 @@ class ExpectedGradients(_GradientExplainer):
         self.n_samples = check_positive_int(n_samples, name="n_samples")
         self.random_state = random_state
 
-    def attribute(self, x: np.ndarray, target: np.ndarray) -> dict[str, Any]:
+    def attribute(
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        *,
+        outputs: np.ndarray | None = None,
+        seeds: list[np.random.SeedSequence] | None = None,
+    ) -> dict[str, Any]:
         bg, _ = check_array(self.background, name="background", input_shape=x.shape[1:])
         n, s = len(x), self.n_samples
-        rng = check_random_state(self.random_state)
-        children = np.random.SeedSequence(rng.integers(0, 2**63, size=4)).spawn(n)
+        children = seeds if seeds is not None else _row_seeds(self.random_state, n)
         draws = [_path_draws(np.random.default_rng(c), s, len(bg)) for c in children]
         idx = np.stack([d[0] for d in draws])  # (n, s) background row of each sample
         alpha = np.stack([d[1] for d in draws])  # (n, s)
@@ -433,6 +482,13 @@ class ExpectedGradients(_GradientExplainer):
             "stderr": acc.stderr() if s > 1 else None,
             "base_value": f_bg[:, target].mean(axis=0),
         }
+
+
+def _row_seeds(random_state: Any, n: int) -> list[np.random.SeedSequence]:
+    """One independent seed per row from ``random_state`` (a row's draws then do not depend
+    on the other rows, nor on how the points are chunked)."""
+    rng = check_random_state(random_state)
+    return np.random.SeedSequence(rng.integers(0, 2**63, size=4)).spawn(n)
 
 
 def _path_draws(rng: np.random.Generator, n_samples: int, n_background: int) -> tuple:
@@ -471,37 +527,75 @@ class _NoiseTunnel(_GradientExplainer):
             raise InputError(f"base_params must be a dict of {base}'s parameters or None.")
         self.base = base
         self.base_params = dict(base_params or {})
-        if "batch_size" in self.base_params:
-            raise InputError("pass batch_size to the noise tunnel itself, not in base_params.")
+        for own in ("batch_size", "random_state"):
+            if own in self.base_params:
+                raise InputError(
+                    f"pass {own} to {self.name} itself, not in base_params: it seeds / chunks "
+                    "the base method's draws too."
+                )
+        allowed = [
+            p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "model")
+        ]
+        unknown = sorted(set(self.base_params) - set(allowed))
+        if unknown:
+            raise UnknownNameError(
+                f"{base!r} has no parameter(s) {unknown}; its parameters are: "
+                f"{', '.join(p for p in allowed if p not in ('batch_size', 'random_state'))}."
+            )
         self._base = cls(self.model, batch_size=batch_size, **self.base_params)
         self.n_samples = check_positive_int(n_samples, name="n_samples")
         self.noise_level = _check_real(noise_level, "noise_level", minimum=0.0)
         self.random_state = random_state
 
-    def _noisy_values(self, x: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and variance (ddof=0) over the noisy copies of the base method's values."""
+    def _noisy_values(
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        seeds: list[np.random.SeedSequence] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance (ddof=0) over the noisy copies of the base method's values.
+
+        Row ``i``'s seed splits into one for its noise and one per noisy copy for a
+        stochastic base method, so the result of a row depends on nothing but its seed.
+        """
         n, s = len(x), self.n_samples
         shape = x.shape[1:]
         d = int(np.prod(shape))
-        rng = check_random_state(self.random_state)
-        children = np.random.SeedSequence(rng.integers(0, 2**63, size=4)).spawn(n)
+        children = seeds if seeds is not None else _row_seeds(self.random_state, n)
         flat = x.reshape(n, -1)
         sigma = self.noise_level * (flat.max(axis=1) - flat.min(axis=1))  # per row
         mean, var = np.empty(x.shape), np.empty(x.shape)
         block = max(1, _NOISE_BLOCK_ELEMENTS // max(1, s * d))
         for start in range(0, n, block):
             rows = range(start, min(n, start + block))
+            split = [children[i].spawn(2) for i in rows]
             noise = [  # float32 draws: the model sees float32 inputs anyway, at half the cost
-                np.random.default_rng(children[i]).standard_normal((s, *shape), dtype=np.float32)
-                for i in rows
+                np.random.default_rng(noise_seed).standard_normal((s, *shape), dtype=np.float32)
+                for noise_seed, _ in split
             ]
             noisy = np.concatenate([x[i] + sigma[i] * e for i, e in zip(rows, noise, strict=True)])
             tgt = np.repeat(target[start : rows.stop], s)
-            v = self._base.attribute(noisy, tgt)["values"].reshape(len(rows), s, *shape)
+            copy_seeds = [seq for _, base_seed in split for seq in base_seed.spawn(s)]
+            base = self._base_for_rows(np.arange(start, rows.stop), n)
+            v = base.attribute(noisy, tgt, seeds=copy_seeds)["values"]
+            v = v.reshape(len(rows), s, *shape)
             m = v.mean(axis=1)
             mean[start : rows.stop] = m
-            var[start : rows.stop] = (v * v).mean(axis=1) - m * m
+            var[start : rows.stop] = ((v - m[:, None]) ** 2).mean(axis=1)  # centred: >= 0
         return mean, var
+
+    def _base_for_rows(self, rows: np.ndarray, n: int) -> _GradientExplainer:
+        """The base explainer for the noisy copies of ``rows``: a per-row baseline of
+        Integrated Gradients is repeated for each row's copies."""
+        baseline = getattr(self._base, "baseline", None)
+        if not isinstance(baseline, (np.ndarray, list)) and not hasattr(baseline, "shape"):
+            return self._base
+        arr = np.asarray(baseline, dtype=np.float64)
+        if arr.ndim == 0 or len(arr) != n or arr.ndim < 2:
+            return self._base
+        base = copy.copy(self._base)
+        base.baseline = np.repeat(arr[rows], self.n_samples, axis=0)
+        return base
 
 
 def _gradient_methods() -> dict[str, type[Explainer]]:
@@ -547,8 +641,15 @@ class SmoothGrad(_NoiseTunnel):
     removing noise by adding noise. arXiv:1706.03825.
     """
 
-    def attribute(self, x: np.ndarray, target: np.ndarray) -> dict[str, Any]:
-        mean, var = self._noisy_values(x, target)
+    def attribute(
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        *,
+        outputs: np.ndarray | None = None,
+        seeds: list[np.random.SeedSequence] | None = None,
+    ) -> dict[str, Any]:
+        mean, var = self._noisy_values(x, target, seeds)
         s = self.n_samples
         stderr = np.sqrt(var * s / (s - 1) / s) if s > 1 else None
         return {"values": mean, "stderr": stderr}
@@ -571,8 +672,15 @@ class VarGrad(_NoiseTunnel):
     deep neural networks lack sensitivity to parameter values. ICLR workshop.
     """
 
-    def attribute(self, x: np.ndarray, target: np.ndarray) -> dict[str, Any]:
-        mean, var = self._noisy_values(x, target)
+    def attribute(
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        *,
+        outputs: np.ndarray | None = None,
+        seeds: list[np.random.SeedSequence] | None = None,
+    ) -> dict[str, Any]:
+        mean, var = self._noisy_values(x, target, seeds)
         return {"values": var, "extras": {"mean": mean}}
 
 
