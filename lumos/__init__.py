@@ -2,7 +2,8 @@
 
 The public surface is small: :func:`wrap` and :func:`load_model` turn any model into a
 :class:`Model`; :func:`explain` runs a registered local method and returns an
-:class:`Explanation`; :class:`GlobalExplanation` holds per-feature importances. Data lives in
+:class:`Explanation`; :class:`GlobalExplanation` holds per-feature importances, from
+:mod:`lumos.surrogate` (interpretable models fitted to the model) among others. Data lives in
 :mod:`lumos.datasets`, reference networks in :mod:`lumos.zoo`.
 """
 
@@ -13,6 +14,7 @@ import os
 # Keras 3 runs on the torch backend in lumos; set before anything imports keras.
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
+from lumos import surrogate
 from lumos._version import __version__
 from lumos.attribution import available_methods, explain
 from lumos.errors import LumosError
@@ -28,5 +30,6 @@ __all__ = [
     "available_methods",
     "explain",
     "load_model",
+    "surrogate",
     "wrap",
 ]

@@ -14,9 +14,12 @@ this one code path (checked against a Keras sub-model exposing the layer output,
 the same activation and gradient). The hook is removed in a ``finally`` clause, also when the
 forward pass raises.
 
-The inputs of each chunk are marked ``requires_grad`` so the activation is on the autograd
-graph even when every parameter is frozen; only the gradient with respect to the activation
-is computed, so parameters' ``.grad`` and ``requires_grad`` flags are never touched.
+The hook hands the layer's output on as a leaf tensor of its own (detached, requiring grad),
+so the activation is on the autograd graph even when every parameter is frozen and the
+backward pass stops at the layer (nothing below it is differentiated, as in captum). Only the
+gradient with respect to the activation is computed, so parameters' ``.grad`` and
+``requires_grad`` flags are never touched. The forward pass that produces the maps also gives
+the predictions and, with ``target=None``, the predicted classes: no separate forward pass.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lumos._batching import full_float32, iter_chunks
-from lumos._validation import check_name
+from lumos._validation import check_name, check_target
 from lumos.attribution._autograd import gradient_batch_size, set_eval, to_numpy, torch_modules
 from lumos.attribution._base import Explainer, register
 from lumos.errors import InputError, ModelError, ShapeError
@@ -206,6 +209,21 @@ class _CamExplainer(Explainer):
         """Channel weights (m, C) from float64 activations and gradients (m, C, *spatial)."""
 
     def _explain(self, x: np.ndarray, target: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
+        return self._run(x, target)[2]
+
+    def _explain_fused(self, x: np.ndarray, target: Any) -> Any:
+        # the maps' forward pass runs at x itself: target and prediction are read from it
+        if target is not None:
+            target = check_target(
+                target, len(x), self.model.n_outputs, class_names=self.model.class_names
+            )
+        return self._run(x, target)
+
+    def _run(
+        self, x: np.ndarray, target: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Maps of every row; ``target=None``: each row's predicted class, read off the same
+        forward pass. Returns (target (n,), prediction (n,), result)."""
         import torch
         import torch.nn.functional as F
 
@@ -213,12 +231,21 @@ class _CamExplainer(Explainer):
         set_eval(model)
         rows = gradient_batch_size(model, self.batch_size)
         ops = model.array_ops()
-        target_dev = torch.as_tensor(np.asarray(target, dtype=np.int64), device=model.device)
+        chosen = np.empty(len(x), dtype=np.int64)
+        prediction = np.empty(len(x))
+        if target is not None:
+            chosen[:] = target
+        target_dev = torch.as_tensor(chosen, device=model.device)
         maps, weights, upsampled = [], [], []
         captured: list[Any] = []
 
-        def keep_output(_module: Any, _args: Any, output: Any) -> None:
+        def keep_output(_module: Any, _args: Any, output: Any) -> Any:
+            # the layer's output continues as a leaf of its own: the backward pass stops here
+            # (nothing below the layer is differentiated, whatever requires grad)
+            if isinstance(output, torch.Tensor) and output.is_floating_point():
+                output = output.detach().requires_grad_(True)
             captured.append(output)
+            return output
 
         try:
             handle = self._module.register_forward_hook(keep_output)
@@ -231,10 +258,21 @@ class _CamExplainer(Explainer):
             with torch.enable_grad(), full_float32(model.device):
                 for sl in iter_chunks(len(x), rows):
                     captured.clear()
-                    chunk = ops.asarray(x[sl]).detach().requires_grad_(True)
-                    y = model._forward_torch_full(chunk)
+                    y = model._forward_torch_full(ops.asarray(x[sl]))
                     act = self._activation(captured, sl.stop - sl.start, x.shape[1:])
-                    picked = y.gather(1, target_dev[sl, None])[:, 0]
+                    if target is None:
+                        chosen[sl] = to_numpy(y.detach().argmax(dim=1)).astype(np.int64)
+                        t = torch.as_tensor(chosen[sl], device=y.device)
+                    else:
+                        t = target_dev[sl]
+                    picked = y.gather(1, t[:, None])[:, 0]
+                    prediction[sl] = to_numpy(picked)
+                    if not picked.requires_grad:
+                        raise ModelError(
+                            f"the model's output does not depend differentiably on layer "
+                            f"{self.layer!r} (a step after it detaches the graph); class "
+                            "activation maps need gradients from the output to this layer."
+                        )
                     (grad,) = torch.autograd.grad(picked.sum(), act, allow_unused=True)
                     captured.clear()
                     if grad is None:  # the target does not depend on this layer
@@ -264,13 +302,14 @@ class _CamExplainer(Explainer):
         values = np.broadcast_to(
             up_all.reshape(len(x), *(1,) * lead, *up_all.shape[1:]), x.shape
         ).copy()
-        return {
+        result = {
             "values": values,
             "extras": {
                 "layer_map": np.concatenate(maps),
                 "channel_weights": np.concatenate(weights),
             },
         }
+        return chosen, prediction, result
 
     def _activation(self, captured: list[Any], m: int, input_shape: tuple[int, ...]) -> Any:
         """The one output the hooked layer produced for a chunk of ``m`` rows, checked."""
@@ -293,12 +332,6 @@ class _CamExplainer(Explainer):
                 f"layer {self.layer!r} outputs {shape} for {m} inputs; class activation maps "
                 "need a convolutional layer whose output is (n, channels, *spatial) with 1 to "
                 "3 spatial axes, e.g. the last convolution (the default, layer=None)."
-            )
-        if not act.requires_grad:
-            raise ModelError(
-                f"the output of layer {self.layer!r} is not on the autograd graph (a "
-                "preprocess or model step detaches it); class activation maps need gradients "
-                "from the target output to this layer."
             )
         n_spatial = act.ndim - 2
         if len(input_shape) < n_spatial:

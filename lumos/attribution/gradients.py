@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import functools
 import inspect
 import numbers
 from typing import Any, ClassVar
@@ -46,7 +47,13 @@ def integration_rule(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     alphas, weights : ndarray of shape (n_steps,)
     """
     rule = check_name(rule, RULES, kind="integration rule")
-    k = n_steps
+    alphas, weights = _rule(rule, int(n_steps))
+    return alphas.copy(), weights.copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _rule(rule: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cached nodes and weights (Gauss–Legendre needs an eigenvalue problem per call)."""
     if rule == "gausslegendre":
         nodes, w = np.polynomial.legendre.leggauss(k)
         return 0.5 * nodes + 0.5, 0.5 * w

@@ -137,10 +137,23 @@ class Model(abc.ABC):
     @property
     def fingerprint(self) -> str:
         """Short hash of the model's parameters, recorded in explanation provenance."""
+        key = self._fingerprint_key()
+        cached = getattr(self, "_fingerprint_cache", None)
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
         h = hashlib.sha256()
         h.update(self.framework.encode())
         self._update_fingerprint(h)
-        return h.hexdigest()[:16]
+        digest = h.hexdigest()[:16]
+        if key is not None:
+            self._fingerprint_cache = (key, digest)
+        return digest
+
+    def _fingerprint_key(self) -> Any:
+        """Something that changes whenever the parameters may have changed (``None``: no
+        cache, hash every time). Torch tensors offer their storage address and version
+        counter, which every in-place update bumps."""
+        return None
 
     def _update_fingerprint(self, h: Any) -> None:  # pragma: no cover - overridden
         h.update(repr(self).encode())

@@ -125,6 +125,16 @@ class KerasModel(Model):
         y = self.keras_model(x.to(device=self.device, dtype=torch.float32), training=False)
         return y[0] if isinstance(y, (list, tuple)) else y
 
+    def _fingerprint_key(self) -> Any:
+        try:
+            weights = tuple(
+                (w.path, w.value.data_ptr(), w.value._version, tuple(w.shape))
+                for w in self.keras_model.weights
+            )
+            return (id(self.keras_model), *weights)
+        except (AttributeError, RuntimeError):  # not torch-backed variables: hash each time
+            return None
+
     def _update_fingerprint(self, h: Any) -> None:
         try:
             config = _strip_names(self.keras_model.get_config())

@@ -96,6 +96,9 @@ class TorchModel(Model):
     def _forward_torch(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x.to(device=self.device, dtype=self._dtype))
 
+    def _fingerprint_key(self) -> Any:
+        return _tensor_key(self.module.state_dict(keep_vars=True).items())
+
     def _update_fingerprint(self, h: Any) -> None:
         h.update(type(self.module).__name__.encode())
         for name, tensor in self.module.state_dict().items():
@@ -123,3 +126,9 @@ def _output_to_numpy(y: Any) -> np.ndarray:
             "(n, n_outputs)."
         )
     return y.detach().to("cpu", torch.float64).numpy()
+
+
+def _tensor_key(items: Any) -> tuple:
+    """(name, storage address, version counter, shape) of each tensor: equal keys mean the
+    tensors were not modified in place nor replaced."""
+    return tuple((name, t.data_ptr(), t._version, tuple(t.shape)) for name, t in items)
