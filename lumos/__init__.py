@@ -3,7 +3,8 @@
 The public surface is small: :func:`wrap` and :func:`load_model` turn any model into a
 :class:`Model`; :func:`explain` runs a registered local method and returns an
 :class:`Explanation`; :class:`GlobalExplanation` holds per-feature importances, from
-:mod:`lumos.surrogate` (interpretable models fitted to the model) among others. Data lives in
+:mod:`lumos.surrogate` (interpretable models fitted to the model) and :mod:`lumos.importance`
+(permutation importance, feature scores, PDP / ALE). Data lives in
 :mod:`lumos.datasets`, reference networks in :mod:`lumos.zoo`.
 """
 
@@ -14,7 +15,7 @@ import os
 # Keras 3 runs on the torch backend in lumos; set before anything imports keras.
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-from lumos import surrogate
+from lumos import importance, surrogate
 from lumos._version import __version__
 from lumos.attribution import available_methods, explain
 from lumos.errors import LumosError
@@ -29,6 +30,7 @@ __all__ = [
     "__version__",
     "available_methods",
     "explain",
+    "importance",
     "load_model",
     "surrogate",
     "wrap",
