@@ -6,7 +6,7 @@ import importlib.metadata
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,39 @@ def paired_best_times(
         floor()
         best_floor = min(best_floor, time.perf_counter() - start)
     return best_fn, best_floor
+
+
+def interleaved_best_times(
+    fns: Mapping[str, Callable[[], Any]],
+    *,
+    rounds: int = 5,
+    budget_s: float | None = None,
+    max_rounds: int = 25,
+) -> dict[str, float]:
+    """Best time of each of several functions, measured in interleaved rounds.
+
+    The many-way :func:`paired_best_times`: after one warm-up call each, every round times
+    each function once (the starting function rotates from round to round), so a slow spell
+    of a shared machine hits all of them alike and each minimum comes from a quiet moment.
+    Ratios between the results compare like with like. With ``budget_s``, cheap sets of
+    functions get more rounds: as many as fit in ``budget_s`` judging by the warm-up, at
+    least ``rounds`` and at most ``max_rounds``.
+    """
+    names = list(fns)
+    start = time.perf_counter()
+    for name in names:
+        fns[name]()
+    if budget_s is not None:
+        per_round = max(time.perf_counter() - start, 1e-6)
+        rounds = int(min(max_rounds, max(rounds, budget_s // per_round)))
+    best = dict.fromkeys(names, float("inf"))
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            start = time.perf_counter()
+            fns[name]()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def model_floor(net: Any, inputs: Any, *, repeats: int = 3) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lumos._batching import DEFAULT_MAX_ROWS, full_float32, iter_chunks
+from lumos._batching import full_float32, iter_chunks
 from lumos.models.base import Model
 
 
@@ -43,19 +43,14 @@ def set_eval(model: Model) -> None:
             pass
 
 
-#: Default chunk of a forward + backward pass on the CPU, in input elements: 4× the
-#: forward-only budget. Measured in benchmarks/bench_gradients.py (BENCHMARKS.md): on the
-#: reference CNN 512–2048 rows of 784 elements run fastest, the forward-only default (334
-#: rows) takes 1.15× as long; the 784-input MLP keeps gaining up to 8192 rows.
-GRADIENT_ELEMENT_BUDGET = 1 << 20
-
-
 def gradient_batch_size(model: Model, batch_size: int | None) -> int:
-    """Inputs per forward + backward pass: explicit, the wrap hint, or the default budget
-    (:data:`GRADIENT_ELEMENT_BUDGET` on the CPU; the engine's CUDA default on a GPU)."""
-    if batch_size is None and model.batch_size is None and not str(model.device).startswith("cuda"):
-        row = max(1, model.n_features or 1)
-        return int(max(1, min(DEFAULT_MAX_ROWS, GRADIENT_ELEMENT_BUDGET // row)))
+    """Inputs per forward + backward pass: explicit, the wrap hint, or the engine default.
+
+    The engine's default (2^18 input elements, at most 8192 rows on the CPU) is also the
+    fastest chunk for forward + backward on the reference CNN (benchmarks/bench_gradients.py,
+    BENCHMARKS.md: 128–334 rows of 784 elements; 1024 rows take 1.5× as long); the 784-input
+    MLP would prefer 2048+ rows (1.5× faster), a cost a budget in input elements accepts.
+    """
     return model.resolve_batch_size(batch_size)
 
 

@@ -191,6 +191,9 @@ class _CamExplainer(Explainer):
     """Shared machinery: hook the layer, differentiate with respect to its output, map."""
 
     needs_gradients: ClassVar[bool] = True
+    #: Weights and maps in float64 (Grad-CAM++'s ratios amplify rounding) rather than in the
+    #: model's dtype (Grad-CAM's means and sums do not).
+    _float64: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -206,7 +209,7 @@ class _CamExplainer(Explainer):
 
     @abc.abstractmethod
     def _channel_weights(self, act: Any, grad: Any) -> Any:
-        """Channel weights (m, C) from float64 activations and gradients (m, C, *spatial)."""
+        """Channel weights (m, C) from activations and gradients (m, C, *spatial)."""
 
     def _explain(self, x: np.ndarray, target: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
         return self._run(x, target)[2]
@@ -277,9 +280,11 @@ class _CamExplainer(Explainer):
                     captured.clear()
                     if grad is None:  # the target does not depend on this layer
                         grad = torch.zeros_like(act)
-                    a64, g64 = act.detach().double(), grad.detach().double()
-                    w = self._channel_weights(a64, g64)
-                    cam = (w.reshape(*w.shape, *(1,) * (a64.ndim - 2)) * a64).sum(dim=1)
+                    a, g = act.detach(), grad.detach()
+                    if self._float64:
+                        a, g = a.double(), g.double()
+                    w = self._channel_weights(a, g)
+                    cam = (w.reshape(*w.shape, *(1,) * (a.ndim - 2)) * a).sum(dim=1)
                     if self.relu:
                         cam = cam.clamp_min(0.0)
                     spatial = x.shape[x.ndim - cam.ndim + 1 :]
@@ -442,6 +447,8 @@ class GradCamPP(_CamExplainer):
     generalized gradient-based visual explanations for deep convolutional networks.
     WACV 2018. https://arxiv.org/abs/1710.11063
     """
+
+    _float64: ClassVar[bool] = True
 
     def _channel_weights(self, act: Any, grad: Any) -> Any:
         import torch

@@ -571,6 +571,8 @@ class _NoiseTunnel(_GradientExplainer):
         children = seeds if seeds is not None else _row_seeds(self.random_state, n)
         flat = x.reshape(n, -1)
         sigma = self.noise_level * (flat.max(axis=1) - flat.min(axis=1))  # per row
+        if isinstance(self._base, (Saliency, InputXGradient)):
+            return self._noisy_gradients(x, target, children, sigma)
         mean, var = np.empty(x.shape), np.empty(x.shape)
         block = max(1, _NOISE_BLOCK_ELEMENTS // max(1, s * d))
         for start in range(0, n, block):
@@ -589,6 +591,48 @@ class _NoiseTunnel(_GradientExplainer):
             m = v.mean(axis=1)
             mean[start : rows.stop] = m
             var[start : rows.stop] = ((v - m[:, None]) ** 2).mean(axis=1)  # centred: >= 0
+        return mean, var
+
+    def _noisy_gradients(
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        children: list[np.random.SeedSequence],
+        sigma: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Saliency / input × gradient bases: one gradient pass over all noisy copies, the
+        copies built chunk by chunk on the device and reduced there (no host array of every
+        copy's map). Row ``i``'s noise comes from its own seed, drawn in order as its copies
+        are reached, so the numbers equal the general path's."""
+        s = self.n_samples
+        shape = x.shape[1:]
+        ops = self.model.array_ops()
+        x_dev = ops.asarray(x)
+        sigma_dev = ops.asarray(sigma)
+        noise_rngs = [np.random.default_rng(c.spawn(2)[0]) for c in children]
+        tail = (1,) * len(shape)
+        base = self._base
+        chunk_points: dict[str, Any] = {}
+
+        def point(i: Any, j: Any) -> Any:
+            rows = i.cpu().numpy()
+            draws = []
+            for r in np.unique(rows):  # the chunk's pieces of each row, in order
+                count = int((rows == r).sum())
+                draws.append(noise_rngs[r].standard_normal((count, *shape), dtype=np.float32))
+            eps = ops.asarray(np.concatenate(draws))
+            p = x_dev[i] + sigma_dev[i].reshape(-1, *tail) * eps
+            chunk_points["p"] = p
+            return p
+
+        def contribution(i: Any, j: Any, g: Any) -> Any:
+            if isinstance(base, Saliency):
+                return g.abs() if base.absolute else g
+            return g * chunk_points["p"]
+
+        acc = self._gradient_pass(x, target, s, point, contribution, squares=True)
+        mean = acc.mean()
+        var = to_numpy(acc.m2) / s if acc.m2 is not None else np.zeros(x.shape)
         return mean, var
 
     def _base_for_rows(self, rows: np.ndarray, n: int) -> _GradientExplainer:

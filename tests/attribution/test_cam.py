@@ -244,7 +244,8 @@ def test_values_broadcast_over_input_channels() -> None:
     assert e.extras["layer_map"].shape == (3, 8, 8)
     for c in range(3):
         np.testing.assert_array_equal(e.values[:, c], e.values[:, 0])
-    close(e.values[:, 0], upsample(e.extras["layer_map"], (16, 16)), 1e-12)
+    # a float32 network: Grad-CAM maps and their upsampling are computed in float32
+    close(e.values[:, 0], upsample(e.extras["layer_map"], (16, 16)), 1e-6)
 
 
 # --------------------------------------------------------------------------- model hygiene

@@ -284,8 +284,25 @@ def _tunnel(model: Any, x: np.ndarray, method: str, **params: Any) -> tuple[Any,
         return base_attribute(noisy, target, **kwargs)
 
     explainer._base.attribute = spy  # type: ignore[method-assign]
-    e = explainer.explain(x, target=T_TAB[: len(x)])
-    return e, np.concatenate(seen).reshape(len(x), -1, *x.shape[1:])
+    # saliency / input × gradient bases run fused (one gradient pass over every noisy copy,
+    # built on the device chunk by chunk): record the points that pass differentiates
+    points: list[np.ndarray] = []
+    engine = lumos.attribution.gradients.for_each_gradient
+
+    def recording(model: Any, make_chunk: Any, *args: Any, **kwargs: Any) -> Any:
+        def chunk(a: int, b: int) -> Any:
+            t = make_chunk(a, b)
+            points.append(t.detach().cpu().double().numpy())
+            return t
+
+        return engine(model, chunk, *args, **kwargs)
+
+    lumos.attribution.gradients.for_each_gradient = recording
+    try:
+        e = explainer.explain(x, target=T_TAB[: len(x)])
+    finally:
+        lumos.attribution.gradients.for_each_gradient = engine
+    return e, np.concatenate(seen or points).reshape(len(x), -1, *x.shape[1:])
 
 
 def test_noise_tunnels_on_a_linear_model() -> None:
