@@ -361,6 +361,20 @@ class IntegratedGradients(_GradientExplainer):
                 )
         self.blur_sigma = blur_sigma
 
+    def _explain_fused(self, x: np.ndarray, target: Any) -> Any:
+        # the rows and their baselines in one forward call: target, prediction and f(x')
+        base = self._baseline(x)
+        both = self.model.evaluate(np.concatenate([x, base]), batch_size=self.batch_size)
+        outputs, f_base = both[: len(x)], both[len(x) :]
+        tgt = self.model.resolve_target(target, outputs)
+        result = self.attribute(x, tgt, outputs=outputs, base=base, f_base=f_base)
+        return tgt, outputs[np.arange(len(x)), tgt], result
+
+    def _baseline(self, x: np.ndarray) -> np.ndarray:
+        return resolve_baseline(
+            self.baseline, x, background=self.background, blur_sigma=self.blur_sigma
+        )
+
     def attribute(
         self,
         x: np.ndarray,
@@ -368,10 +382,11 @@ class IntegratedGradients(_GradientExplainer):
         *,
         outputs: np.ndarray | None = None,
         seeds: list[np.random.SeedSequence] | None = None,
+        base: np.ndarray | None = None,
+        f_base: np.ndarray | None = None,
     ) -> dict[str, Any]:
-        base = resolve_baseline(
-            self.baseline, x, background=self.background, blur_sigma=self.blur_sigma
-        )
+        if base is None:
+            base = self._baseline(x)
         alphas, weights = integration_rule(self.rule, self.n_steps)
         ops = self.model.array_ops()
         x_dev = ops.asarray(x)
@@ -388,7 +403,8 @@ class IntegratedGradients(_GradientExplainer):
 
         acc = self._gradient_pass(x, target, self.n_steps, point, contribution)
         values = acc.total()  # the weighted sum over the path
-        f_base = self.model.evaluate(np.ascontiguousarray(base), batch_size=self.batch_size)
+        if f_base is None:
+            f_base = self.model.evaluate(np.ascontiguousarray(base), batch_size=self.batch_size)
         f_base = f_base[np.arange(len(x)) % len(base), target]
         if outputs is None:
             outputs = self.model.evaluate(x, batch_size=self.batch_size)
