@@ -212,8 +212,30 @@ class _GradientExplainer(Explainer):
         return acc
 
 
+class _AtInput(_GradientExplainer):
+    """Methods made of the gradient at the input itself: one point per row, evaluated in the
+    pass that also gives the target (when not given) and the prediction."""
+
+    @abc.abstractmethod
+    def _contribution(self, x: Any, g: Any) -> Any:
+        """Values from the points ``x`` and their gradients ``g`` (torch, same shape)."""
+
+    def _explain_fused(self, x: np.ndarray, target: Any) -> Any:
+        return self._at_input(x, target, self._contribution)
+
+    def attribute(
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        *,
+        outputs: np.ndarray | None = None,
+        seeds: list[np.random.SeedSequence] | None = None,
+    ) -> dict[str, Any]:
+        return self._at_input(x, target, self._contribution)[2]
+
+
 @register("saliency")
-class Saliency(_GradientExplainer):
+class Saliency(_AtInput):
     """Saliency: the gradient of the target output with respect to the input.
 
     Simonyan et al. (2014): ``|∂f_t/∂x|`` (``absolute=True``, the classic map) or the signed
@@ -242,22 +264,9 @@ class Saliency(_GradientExplainer):
     def _contribution(self, x: Any, g: Any) -> Any:
         return g.abs() if self.absolute else g
 
-    def _explain_fused(self, x: np.ndarray, target: Any) -> Any:
-        return self._at_input(x, target, self._contribution)
-
-    def attribute(
-        self,
-        x: np.ndarray,
-        target: np.ndarray,
-        *,
-        outputs: np.ndarray | None = None,
-        seeds: list[np.random.SeedSequence] | None = None,
-    ) -> dict[str, Any]:
-        return self._at_input(x, target, self._contribution)[2]
-
 
 @register("input_x_gradient")
-class InputXGradient(_GradientExplainer):
+class InputXGradient(_AtInput):
     """Input × gradient: each feature times the target output's gradient with respect to it.
 
     Shrikumar et al. (2016): ``x ⊙ ∂f_t/∂x``. On a linear model it is ``w ⊙ x``, the exact
@@ -274,22 +283,8 @@ class InputXGradient(_GradientExplainer):
     def __init__(self, model: Any, *, batch_size: int | None = None):
         super().__init__(model, batch_size=batch_size)
 
-    @staticmethod
-    def _contribution(x: Any, g: Any) -> Any:
+    def _contribution(self, x: Any, g: Any) -> Any:
         return g * x
-
-    def _explain_fused(self, x: np.ndarray, target: Any) -> Any:
-        return self._at_input(x, target, self._contribution)
-
-    def attribute(
-        self,
-        x: np.ndarray,
-        target: np.ndarray,
-        *,
-        outputs: np.ndarray | None = None,
-        seeds: list[np.random.SeedSequence] | None = None,
-    ) -> dict[str, Any]:
-        return self._at_input(x, target, self._contribution)[2]
 
 
 @register("integrated_gradients")
@@ -587,7 +582,7 @@ class _NoiseTunnel(_GradientExplainer):
         children = seeds if seeds is not None else _row_seeds(self.random_state, n)
         flat = x.reshape(n, -1)
         sigma = self.noise_level * (flat.max(axis=1) - flat.min(axis=1))  # per row
-        if isinstance(self._base, (Saliency, InputXGradient)):
+        if isinstance(self._base, _AtInput):
             return self._noisy_gradients(x, target, children, sigma)
         mean, var = np.empty(x.shape), np.empty(x.shape)
         block = max(1, _NOISE_BLOCK_ELEMENTS // max(1, s * d))
@@ -642,9 +637,7 @@ class _NoiseTunnel(_GradientExplainer):
             return p
 
         def contribution(i: Any, j: Any, g: Any) -> Any:
-            if isinstance(base, Saliency):
-                return g.abs() if base.absolute else g
-            return g * chunk_points["p"]
+            return base._contribution(chunk_points["p"], g)
 
         acc = self._gradient_pass(x, target, s, point, contribution, squares=True)
         mean = acc.mean()
