@@ -565,6 +565,22 @@ class _NoiseTunnel(_GradientExplainer):
         self.noise_level = _check_real(noise_level, "noise_level", minimum=0.0)
         self.random_state = random_state
 
+    def attribute(
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        *,
+        outputs: np.ndarray | None = None,
+        seeds: list[np.random.SeedSequence] | None = None,
+    ) -> dict[str, Any]:
+        mean, var = self._noisy_values(x, target, seeds)
+        return self._result(mean, var)
+
+    @abc.abstractmethod
+    def _result(self, mean: np.ndarray, var: np.ndarray) -> dict[str, Any]:
+        """The method's result from the mean and (population) variance over the copies,
+        both of shape (n, *input_shape)."""
+
     def _noisy_values(
         self,
         x: np.ndarray,
@@ -701,15 +717,7 @@ class SmoothGrad(_NoiseTunnel):
     removing noise by adding noise. arXiv:1706.03825.
     """
 
-    def attribute(
-        self,
-        x: np.ndarray,
-        target: np.ndarray,
-        *,
-        outputs: np.ndarray | None = None,
-        seeds: list[np.random.SeedSequence] | None = None,
-    ) -> dict[str, Any]:
-        mean, var = self._noisy_values(x, target, seeds)
+    def _result(self, mean: np.ndarray, var: np.ndarray) -> dict[str, Any]:
         s = self.n_samples
         stderr = np.sqrt(var * s / (s - 1) / s) if s > 1 else None
         return {"values": mean, "stderr": stderr}
@@ -732,15 +740,7 @@ class VarGrad(_NoiseTunnel):
     deep neural networks lack sensitivity to parameter values. ICLR workshop.
     """
 
-    def attribute(
-        self,
-        x: np.ndarray,
-        target: np.ndarray,
-        *,
-        outputs: np.ndarray | None = None,
-        seeds: list[np.random.SeedSequence] | None = None,
-    ) -> dict[str, Any]:
-        mean, var = self._noisy_values(x, target, seeds)
+    def _result(self, mean: np.ndarray, var: np.ndarray) -> dict[str, Any]:
         return {"values": var, "extras": {"mean": mean}}
 
 
