@@ -191,8 +191,10 @@ def check_target(
     if _is_tensor(target):
         target = target.detach().cpu().numpy()
     if isinstance(target, (str, int, np.integer, float, np.floating)) or np.ndim(target) == 0:
-        items = [target.item() if isinstance(target, np.generic) else target] * n_rows
-    elif isinstance(target, (list, tuple)):
+        # one target for every row: resolve it once
+        one = target.item() if isinstance(target, (np.generic, np.ndarray)) else target
+        return np.full(n_rows, check_target([one], 1, n_outputs, class_names=class_names)[0])
+    if isinstance(target, (list, tuple)):
         items = list(target)  # may mix class names and indices
     else:
         items = np.asarray(target).tolist()

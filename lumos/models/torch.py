@@ -97,7 +97,8 @@ class TorchModel(Model):
         return self.module(x.to(device=self.device, dtype=self._dtype))
 
     def _fingerprint_key(self) -> Any:
-        return _tensor_key(self.module.state_dict(keep_vars=True).items())
+        tensors = [*self.module.named_parameters(), *self.module.named_buffers()]
+        return _tensor_key(tensors)
 
     def _update_fingerprint(self, h: Any) -> None:
         h.update(type(self.module).__name__.encode())
