@@ -379,11 +379,20 @@ def _exact_10(quick: bool) -> list[Section]:
         f"exact_shapley takes {1 / ratio:.2f}× the time of shap KernelExplainer@512 on the "
         f"same rows (target: no slower: {'met' if ratio >= 1 else 'not met'})."
     )
-    per_eval, _ = _floor_per_evaluation(net, background)
+    _, best_chunk = _floor_per_evaluation(net, background)
     evals = n_rows * (2**d - 2) * N_BACKGROUND
-    overhead = t_ours / (per_eval * evals)
+    pool = _pool(background, evals)
+
+    def floor() -> None:
+        with torch.no_grad():
+            for i in range(0, len(pool), best_chunk):
+                net(pool[i : i + best_chunk])
+
+    t_run, t_floor = paired_best_times(ours, floor, repeats=3)
+    overhead = t_run / t_floor
     section.notes.append(
-        f"exact_shapley ÷ floor = {overhead:.2f} ({evals:,} model evaluations; target ≤ 1.3: "
+        f"exact_shapley ÷ floor = {overhead:.2f} ({evals:,} model evaluations in the best chunk, "
+        "pre-built, timed alternately with the explainer, best of 3 each; target ≤ 1.3: "
         f"{'met' if overhead <= 1.3 else 'not met'})."
     )
     return [section]
