@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import math
+import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -10,6 +12,7 @@ import numpy as np
 
 from lumos.errors import (
     EmptyInputError,
+    InputError,
     NonFiniteError,
     NonNumericError,
     ShapeError,
@@ -248,3 +251,35 @@ def check_positive_int(value: Any, *, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise InputError(f"{name} must be an int >= {minimum}, got {value!r}.")
     return int(value)
+
+
+def check_test_size(test_size: Any, n: int, *, min_test: int = 1, min_train: int = 1) -> int:
+    """Held-out rows for ``test_size`` (a fraction in (0, 1) or an int row count) out of ``n``.
+
+    Raises
+    ------
+    InputError
+        For a non-number, a fraction outside (0, 1), or a split that leaves fewer than
+        ``min_test`` held-out or ``min_train`` training rows.
+    """
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
+        raise InputError(
+            f"test_size must be a fraction in (0, 1) or an int row count, got {test_size!r}; "
+            "pass e.g. test_size=0.25."
+        )
+    if isinstance(test_size, numbers.Integral):
+        n_test = int(test_size)
+    else:
+        if not 0.0 < float(test_size) < 1.0:
+            raise InputError(
+                f"test_size must be a fraction strictly between 0 and 1, got {test_size}; "
+                "pass e.g. test_size=0.25."
+            )
+        n_test = math.ceil(float(test_size) * n)
+    if not min_test <= n_test <= n - min_train:
+        raise InputError(
+            f"test_size={test_size!r} gives {n_test} held-out rows out of {n}; the split needs "
+            f"at least {min_test} held-out and {min_train} training rows. Pass more rows or a "
+            "test_size such as 0.25."
+        )
+    return n_test

@@ -36,13 +36,10 @@ def torch_modules(model: Model) -> list[Any]:
 
 def set_eval(model: Model) -> None:
     """Put the model's modules in eval mode (dropout off, batch-norm statistics fixed)."""
+    from lumos.models.torch import eval_mode
+
     for module in torch_modules(model):
-        if not any(m.training for m in module.modules()):
-            continue  # already in eval mode (the usual case: wrap() set it)
-        try:
-            module.eval()
-        except NotImplementedError:  # torch.export modules are frozen in their mode
-            pass
+        eval_mode(module)
 
 
 def gradient_batch_size(model: Model, batch_size: int | None) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from lumos._random import RandomState, check_random_state
+from lumos._validation import check_test_size
 from lumos.datasets._base import Dataset
 from lumos.errors import InputError, ShapeError
 
@@ -49,36 +50,6 @@ def _check_float(name: str, value: Any, minimum: float = 0.0) -> float:
     return value
 
 
-def _n_test(test_size: Any, n: int) -> int:
-    """Number of test rows for ``test_size`` (a fraction in (0, 1) or a row count)."""
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
-        raise InputError(
-            f"test_size must be a fraction in (0, 1) or an int row count, got {test_size!r}; "
-            "pass e.g. test_size=0.25."
-        )
-    if isinstance(test_size, numbers.Integral):
-        n_test = int(test_size)
-        if not 1 <= n_test <= n - 1:
-            raise InputError(
-                f"test_size={n_test} rows leaves no train or no test rows out of {n}; "
-                f"pass an int in [1, {n - 1}] or a fraction such as 0.25."
-            )
-        return n_test
-    frac = float(test_size)
-    if not 0.0 < frac < 1.0:
-        raise InputError(
-            f"test_size must be a fraction strictly between 0 and 1, got {frac}; "
-            "pass e.g. test_size=0.25."
-        )
-    n_test = math.ceil(frac * n)
-    if not 1 <= n_test <= n - 1:
-        raise InputError(
-            f"test_size={frac} gives {n_test} test rows out of {n}, leaving an empty split; "
-            "use more samples or a different test_size."
-        )
-    return n_test
-
-
 def _stratified_split(
     y: np.ndarray, test_size: Any, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -101,7 +72,7 @@ def _stratified_split(
     train_idx, test_idx : ndarray of int64
     """
     n = len(y)
-    n_test = _n_test(test_size, n)
+    n_test = check_test_size(test_size, n)
     classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
     stratify = counts.min() >= 2 and n_test >= len(classes) and n - n_test >= len(classes)
     if not stratify:

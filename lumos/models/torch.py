@@ -110,12 +110,19 @@ class TorchModel(Model):
 def _prepare(module: torch.nn.Module, device: str) -> torch.nn.Module:
     """Move to ``device`` and switch to eval mode (dropout off, batch-norm statistics fixed)."""
     module = module.to(device)
+    eval_mode(module)
+    return module
+
+
+def eval_mode(module: torch.nn.Module) -> None:
+    """Switch ``module`` to eval mode if any part of it is training (torch.export modules
+    refuse ``.eval()``: they stay in the mode they were exported in)."""
+    if not any(m.training for m in module.modules()):
+        return
     try:
         module.eval()
     except NotImplementedError:
-        # torch.export modules are frozen in the mode they were exported in
         pass
-    return module
 
 
 def _output_to_numpy(y: Any) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 import time
 from collections.abc import Callable, Sequence
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from lumos._random import RandomState, check_random_state, seed_to_int
-from lumos._validation import check_name, check_target
+from lumos._validation import check_name, check_target, check_test_size
 from lumos.errors import InputError, ModelError, ShapeError, TargetError
 from lumos.explanation import GlobalExplanation, _feature_label, _provenance
 from lumos.models.base import wrap
@@ -38,31 +37,6 @@ def _int_option(value: Any, name: str, minimum: int, hint: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise InputError(f"{name} must be an int >= {minimum}, got {value!r}; {hint}")
     return int(value)
-
-
-def _n_test(test_size: Any, n: int) -> int:
-    """Held-out rows for ``test_size`` (a fraction in (0, 1) or a row count)."""
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
-        raise InputError(
-            f"test_size must be a fraction in (0, 1) or an int row count, got {test_size!r}; "
-            "pass e.g. test_size=0.25."
-        )
-    if isinstance(test_size, numbers.Integral):
-        n_test = int(test_size)
-    else:
-        if not 0.0 < float(test_size) < 1.0:
-            raise InputError(
-                f"test_size must be a fraction strictly between 0 and 1, got {test_size}; "
-                "pass e.g. test_size=0.25."
-            )
-        n_test = math.ceil(float(test_size) * n)
-    if not _MIN_TEST <= n_test <= n - _MIN_TRAIN:
-        raise InputError(
-            f"test_size={test_size!r} gives {n_test} held-out rows out of {n}; the surrogate "
-            f"needs at least {_MIN_TEST} held-out and {_MIN_TRAIN} training rows. Pass more "
-            "rows in x or a test_size such as 0.25."
-        )
-    return n_test
 
 
 @dataclass
@@ -470,7 +444,7 @@ def fit(
             raise ShapeError(f"{len(names)} feature_names for {d} features; pass one per feature.")
     else:
         names = [_feature_label(i, tuple(arr.shape[1:]), model.feature_names) for i in range(d)]
-    n_test = _n_test(test_size, n)
+    n_test = check_test_size(test_size, n, min_test=_MIN_TEST, min_train=_MIN_TRAIN)
     if batch_size is not None:
         model.resolve_batch_size(batch_size)
 
