@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import time
 from typing import Any, ClassVar
@@ -41,6 +42,13 @@ def get_explainer(name: str) -> type[Explainer]:
     return _REGISTRY[check_name(name, _REGISTRY, kind="explanation method")]
 
 
+@functools.cache
+def parameter_names(cls: type) -> tuple[str, ...]:
+    """The keyword arguments of an explainer class's constructor (without ``model``)."""
+    sig = inspect.signature(cls.__init__)
+    return tuple(p for p in sig.parameters if p not in ("self", "model"))
+
+
 def available_methods() -> dict[str, str]:
     """Registered method names mapped to their one-line descriptions."""
     return {
@@ -76,12 +84,7 @@ class Explainer(abc.ABC):
         Data-sized arguments (``background``) are recorded by their shape, not copied into
         every explanation.
         """
-        sig = inspect.signature(type(self).__init__)
-        params = {
-            p: getattr(self, p)
-            for p in sig.parameters
-            if p not in ("self", "model") and hasattr(self, p)
-        }
+        params = {p: getattr(self, p) for p in parameter_names(type(self)) if hasattr(self, p)}
         background = params.get("background")
         if background is not None:
             params["background"] = f"<{type(background).__name__} of shape {np.shape(background)}>"
@@ -177,7 +180,7 @@ def explain(model: Any, x: Any, *, method: str, target: Any = None, **params: An
     array([[ 1., -2.]])
     """
     cls = get_explainer(method)
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "model")]
+    allowed = list(parameter_names(cls))
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise UnknownNameError(

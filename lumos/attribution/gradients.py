@@ -21,13 +21,18 @@ import numpy as np
 
 from lumos._random import check_random_state
 from lumos._validation import check_array, check_name, check_positive_int, check_target
-from lumos.attribution._autograd import for_each_gradient, to_numpy
+from lumos.attribution._autograd import for_each_gradient, gradient_batch_size, to_numpy
 from lumos.attribution._base import Explainer, get_explainer, register
 from lumos.attribution._baselines import resolve_baseline
 from lumos.errors import InputError, UnknownNameError
 
 #: Integration rules of ``integrated_gradients`` (captum's names).
 RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
+#: Integrated gradients on at most this many rows (all in one pass) evaluates each row and
+#: its baseline in the gradient pass itself rather than in a forward call of their own: two
+#: extra points per row cost less than a call's fixed overhead only when the rows are few
+#: (reference CNN, 50 steps: 12% faster for 1 row, 2% for 4, 12% slower for 6).
+_FEW_ROWS = 4
 #: Elements of noisy inputs (rows × samples × features) a noise tunnel builds at once.
 _NOISE_BLOCK_ELEMENTS = 1 << 22
 
@@ -357,13 +362,74 @@ class IntegratedGradients(_GradientExplainer):
         self.blur_sigma = blur_sigma
 
     def _explain_fused(self, x: np.ndarray, target: Any) -> Any:
-        # the rows and their baselines in one forward call: target, prediction and f(x')
         base = self._baseline(x)
+        points = len(x) * (self.n_steps + 2)
+        if len(x) <= _FEW_ROWS and points <= gradient_batch_size(self.model, self.batch_size):
+            return self._with_endpoints(x, target, base)
+        # the rows and their baselines in one forward call (target, prediction and f(x')),
+        # then the paths
         both = self.model.evaluate(np.concatenate([x, base]), batch_size=self.batch_size)
         outputs, f_base = both[: len(x)], both[len(x) :]
         tgt = self.model.resolve_target(target, outputs)
         result = self.attribute(x, tgt, outputs=outputs, base=base, f_base=f_base)
         return tgt, outputs[np.arange(len(x)), tgt], result
+
+    def _with_endpoints(self, x: np.ndarray, target: Any, base: np.ndarray) -> Any:
+        """Each row's path in one pass together with the row and its baseline, so the
+        target (when not given), the prediction and ``f(x')`` come from that same pass: no
+        separate forward call. Rows are sent as groups of ``k + 2`` points ``[x, x',
+        path...]``; the endpoints' gradients are computed and dropped (two extra points
+        per row cost less than a forward call of their own)."""
+        import torch
+
+        n, k, g = len(x), self.n_steps, self.n_steps + 2
+        model = self.model
+        if target is not None:
+            target = check_target(target, n, model.n_outputs, class_names=model.class_names)
+        alphas, weights = integration_rule(self.rule, k)
+        ops = model.array_ops()
+        x_dev = ops.asarray(x)
+        b_dev = ops.asarray(np.broadcast_to(base, x.shape))
+        diff = x_dev - b_dev
+        tail = (1,) * (x.ndim - 1)
+        a_dev = ops.asarray(alphas).reshape(1, k, *tail)
+        w_dev = ops.asarray(weights)
+        values = torch.empty(x_dev.shape, dtype=torch.float64, device=x_dev.device)
+        ends = torch.empty((n, 2), dtype=torch.float64, device=x_dev.device)
+        t_dev = None  # per point: the row's target repeated over its group
+        if target is not None:
+            t_dev = torch.as_tensor(np.repeat(target, g), device=x_dev.device)
+
+        def make_chunk(start: int, stop: int) -> Any:
+            r0, r1 = start // g, stop // g
+            pts = torch.empty((r1 - r0, g, *x.shape[1:]), dtype=x_dev.dtype, device=x_dev.device)
+            pts[:, 0] = x_dev[r0:r1]
+            pts[:, 1] = b_dev[r0:r1]
+            pts[:, 2:] = b_dev[r0:r1, None] + a_dev * diff[r0:r1, None]
+            return pts.reshape(-1, *x.shape[1:])
+
+        def pick(start: int, stop: int, y: Any) -> Any:
+            r0, r1 = start // g, stop // g
+            if t_dev is not None:
+                return t_dev[start:stop]
+            # the predicted class at x, the group's first point
+            return y.reshape(r1 - r0, g, -1)[:, 0].argmax(dim=1).repeat_interleave(g)
+
+        def consume(start: int, stop: int, grad: Any, output: Any) -> None:
+            r0, r1 = start // g, stop // g
+            path = grad.reshape(r1 - r0, g, -1)[:, 2:]
+            total = torch.matmul(w_dev, path)  # Σ_j w_j ∂f/∂x at the path points
+            values[r0:r1] = (total.reshape(r1 - r0, *x.shape[1:]) * diff[r0:r1]).double()
+            ends[r0:r1] = output.reshape(r1 - r0, g)[:, :2].double()
+
+        chosen = for_each_gradient(
+            model, make_chunk, n * g, pick, consume, batch_size=self.batch_size, group=g
+        )
+        vals, f_ends = to_numpy(values), to_numpy(ends)
+        f_x, f_base = f_ends[:, 0], f_ends[:, 1]
+        gap = np.abs(vals.reshape(n, -1).sum(axis=1) - (f_x - f_base))
+        result = {"values": vals, "base_value": f_base, "extras": {"completeness_gap": gap}}
+        return chosen[::g].copy(), f_x, result
 
     def _baseline(self, x: np.ndarray) -> np.ndarray:
         return resolve_baseline(
