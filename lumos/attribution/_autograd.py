@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from lumos._batching import full_float32, iter_chunks
+from lumos._batching import DEFAULT_MAX_ROWS, full_float32, iter_chunks
 from lumos.models.base import Model
 
 
@@ -42,14 +42,26 @@ def set_eval(model: Model) -> None:
         eval_mode(module)
 
 
-def gradient_batch_size(model: Model, batch_size: int | None) -> int:
-    """Inputs per forward + backward pass: explicit, the wrap hint, or the engine default.
+#: Input elements per forward + backward pass on the CPU by default (half the forward-only
+#: budget): 167 rows of 784 elements.
+GRADIENT_ELEMENT_BUDGET = 1 << 17
 
-    The engine's default (2^18 input elements, at most 8192 rows on the CPU) is also the
-    fastest chunk for forward + backward on the reference CNN (benchmarks/bench_gradients.py,
-    BENCHMARKS.md: 128–334 rows of 784 elements; 1024 rows take 1.5× as long); the 784-input
-    MLP would prefer 2048+ rows (1.5× faster), a cost a budget in input elements accepts.
+
+def gradient_batch_size(model: Model, batch_size: int | None) -> int:
+    """Inputs per forward + backward pass: explicit, the wrap hint, or the default budget.
+
+    On the CPU the default is :data:`GRADIENT_ELEMENT_BUDGET` input elements (at most 8192
+    rows), half the forward-only budget: a backward pass keeps every activation of its
+    chunk alive, and chunks of 128–200 rows are the fastest for the reference CNN
+    (benchmarks/bench_gradients.py, BENCHMARKS.md). Larger chunks are not only slower on
+    average but erratic: their buffers cross glibc's mmap threshold, so each pass may
+    fault its memory in afresh (SmoothGrad on 100 digits: 430–495 ms at 334 rows, 303–320
+    ms at 167). The 784-input MLP would prefer 2048+ rows, a cost a budget in input
+    elements accepts. CUDA devices keep the engine's budget.
     """
+    if batch_size is None and model.batch_size is None and not str(model.device).startswith("cuda"):
+        per_row = max(1, model.n_features or 1)
+        return int(max(1, min(DEFAULT_MAX_ROWS, GRADIENT_ELEMENT_BUDGET // per_row)))
     return model.resolve_batch_size(batch_size)
 
 

@@ -575,6 +575,33 @@ def _row_seeds(random_state: Any, n: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(rng.integers(0, 2**63, size=4)).spawn(n)
 
 
+class _NoiseStream:
+    """One row's standard normal noise, drawn in order on the host from the row's seed.
+
+    Drawn with a torch CPU generator (its vectorised sampler is ~4× faster than numpy's per
+    element) and moved to the model's device afterwards, so a GPU run sees the same noise
+    as a CPU run. Each copy's draw is padded to a multiple of 16 numbers, the block torch's
+    sampler fills at once: drawing a row's copies in several pieces (a chunk boundary
+    inside the row) then gives exactly the numbers of one draw.
+    """
+
+    def __init__(self, seed: np.random.SeedSequence, shape: tuple[int, ...]):
+        import torch
+
+        self.shape = shape
+        self.size = int(np.prod(shape))
+        self.padded = max(16, -(-self.size // 16) * 16)
+        self.generator = torch.Generator(device="cpu")
+        self.generator.manual_seed(int(seed.generate_state(1, np.uint64)[0] >> 1))
+
+    def draw(self, count: int) -> Any:
+        """The next ``count`` copies' noise, a float32 CPU tensor (count, *shape)."""
+        import torch
+
+        eps = torch.randn((count, self.padded), generator=self.generator)
+        return eps[:, : self.size].reshape(count, *self.shape)
+
+
 def _path_draws(rng: np.random.Generator, n_samples: int, n_background: int) -> tuple:
     """One row's draws for :class:`ExpectedGradients`: background row indices (n_samples,)
     and interpolation points α ~ U(0, 1) (n_samples,)."""
@@ -671,9 +698,8 @@ class _NoiseTunnel(_GradientExplainer):
         for start in range(0, n, block):
             rows = range(start, min(n, start + block))
             split = [children[i].spawn(2) for i in rows]
-            noise = [  # float32 draws: the model sees float32 inputs anyway, at half the cost
-                np.random.default_rng(noise_seed).standard_normal((s, *shape), dtype=np.float32)
-                for noise_seed, _ in split
+            noise = [  # float32 draws: the model sees float32 inputs anyway
+                _NoiseStream(noise_seed, shape).draw(s).numpy() for noise_seed, _ in split
             ]
             noisy = np.concatenate([x[i] + sigma[i] * e for i, e in zip(rows, noise, strict=True)])
             tgt = np.repeat(target[start : rows.stop], s)
@@ -702,18 +728,21 @@ class _NoiseTunnel(_GradientExplainer):
         ops = self.model.array_ops()
         x_dev = ops.asarray(x)
         sigma_dev = ops.asarray(sigma)
-        noise_rngs = [np.random.default_rng(c.spawn(2)[0]) for c in children]
+        import torch
+
+        streams = [_NoiseStream(c.spawn(2)[0], shape) for c in children]
         tail = (1,) * len(shape)
         base = self._base
         chunk_points: dict[str, Any] = {}
 
         def point(i: Any, j: Any) -> Any:
             rows = i.cpu().numpy()
-            draws = []
-            for r in np.unique(rows):  # the chunk's pieces of each row, in order
-                count = int((rows == r).sum())
-                draws.append(noise_rngs[r].standard_normal((count, *shape), dtype=np.float32))
-            eps = ops.asarray(np.concatenate(draws))
+            first, last = int(rows[0]), int(rows[-1])  # a chunk holds consecutive points
+            if first == last:
+                draws = [streams[first].draw(len(rows))]
+            else:  # whole rows (a chunk splits a row only when it holds that row alone)
+                draws = [streams[r].draw(s) for r in range(first, last + 1)]
+            eps = torch.cat(draws).to(device=x_dev.device, dtype=x_dev.dtype)
             p = x_dev[i] + sigma_dev[i].reshape(-1, *tail) * eps
             chunk_points["p"] = p
             return p
