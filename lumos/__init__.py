@@ -15,11 +15,12 @@ import os
 # Keras 3 runs on the torch backend in lumos; set before anything imports keras.
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-from lumos import importance, surrogate
+from lumos import importance, metrics, surrogate
 from lumos._version import __version__
 from lumos.attribution import available_methods, explain
 from lumos.errors import LumosError
 from lumos.explanation import Explanation, GlobalExplanation
+from lumos.metrics import evaluate
 from lumos.models import Model, load_model, wrap
 
 __all__ = [
@@ -29,9 +30,11 @@ __all__ = [
     "Model",
     "__version__",
     "available_methods",
+    "evaluate",
     "explain",
     "importance",
     "load_model",
+    "metrics",
     "surrogate",
     "wrap",
 ]

@@ -14,12 +14,15 @@ from lumos.metrics._base import (
     get_metric,
     register_metric,
 )
+from lumos.metrics._evaluate import EvaluationTable, evaluate
 
 __all__ = [
     "CATEGORIES",
+    "EvaluationTable",
     "MetricInfo",
     "MetricResult",
     "available_metrics",
+    "evaluate",
     "get_metric",
     "register_metric",
 ]
