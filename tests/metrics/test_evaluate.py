@@ -1,0 +1,160 @@
+"""lumos.evaluate: the method × metric table, applicability, ranks, sharing between metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+import lumos
+from lumos.errors import InputError, UnknownNameError
+from lumos.metrics import _base
+from lumos.metrics._base import MetricResult, prepare, register_metric, shared
+
+W = np.array([1.0, -2.0, 0.5])
+
+
+def f(x: np.ndarray) -> np.ndarray:
+    return x @ W
+
+
+CALLS: list[str] = []
+
+
+@pytest.fixture()
+def toy_metrics() -> Iterator[None]:
+    """Two toy metrics sharing one computation, one image-only metric, one that fails."""
+    CALLS.clear()
+
+    def abs_sum(p: Any) -> np.ndarray:
+        CALLS.append("abs_sum")
+        return np.abs(p.a).reshape(p.n, -1).sum(axis=1)
+
+    @register_metric("_toy_total", category="complexity", higher_is_better=False)
+    def toy_total(model: Any, explanation: Any, *, scale: float = 1.0) -> MetricResult:
+        """Sum of |a| times scale."""
+        p = prepare(model, explanation)
+        s = shared(("toy", id(explanation)), lambda: abs_sum(p))
+        return MetricResult(name="", scores=scale * s, higher_is_better=False, category="")
+
+    @register_metric("_toy_half", category="complexity", higher_is_better=True)
+    def toy_half(model: Any, explanation: Any, *, random_state: Any = None) -> MetricResult:
+        """Half the sum of |a| (shares the sum with _toy_total)."""
+        p = prepare(model, explanation)
+        s = shared(("toy", id(explanation)), lambda: abs_sum(p))
+        return MetricResult(name="", scores=s / 2, higher_is_better=True, category="")
+
+    @register_metric("_toy_image", category="localisation", higher_is_better=True,
+                     requires=("image",))  # fmt: skip
+    def toy_image(model: Any, explanation: Any) -> MetricResult:
+        """Images only."""
+        return MetricResult(name="", scores=np.ones(len(explanation)), higher_is_better=True,
+                            category="")  # fmt: skip
+
+    @register_metric("_toy_fails", category="axiomatic", higher_is_better=True)
+    def toy_fails(model: Any, explanation: Any) -> MetricResult:
+        """Always raises a lumos error."""
+        raise InputError("this toy metric always fails")
+
+    names = ["_toy_total", "_toy_half", "_toy_image", "_toy_fails"]
+    try:
+        yield
+    finally:
+        for n in names:
+            _base._REGISTRY.pop(n, None)
+
+
+@pytest.fixture()
+def explanations() -> dict[str, lumos.Explanation]:
+    x = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    exact = lumos.explain(f, x, method="feature_ablation")  # = w ⊙ x
+    noisy = lumos.Explanation(values=exact.values * 3.0, data=x, method="custom")
+    return {"ablation": exact, "tripled": noisy}
+
+
+def test_table_means_and_ranks_respect_direction(toy_metrics: None, explanations: dict) -> None:
+    table = lumos.evaluate(f, explanations, metrics=["_toy_total", "_toy_half"])
+    a = explanations["ablation"].values
+    total = np.abs(a).sum(axis=1)
+    assert table["ablation", "_toy_total"].scores == pytest.approx(total)
+    assert table["tripled", "_toy_total"].mean == pytest.approx(3 * total.mean())
+    assert table["ablation", "_toy_total"].stderr == pytest.approx(total.std(ddof=1) / np.sqrt(2))
+    ranks = table.ranks()
+    # lower is better for _toy_total: the smaller attribution wins; higher for _toy_half
+    assert ranks["_toy_total"] == {"ablation": 1.0, "tripled": 2.0}
+    assert ranks["_toy_half"] == {"ablation": 2.0, "tripled": 1.0}
+    assert table.methods == ["ablation", "tripled"]
+    assert table.metrics == ["_toy_total", "_toy_half"]
+
+
+def test_metrics_share_work_inside_one_evaluation(toy_metrics: None, explanations: dict) -> None:
+    lumos.evaluate(f, explanations, metrics=["_toy_total", "_toy_half"])
+    assert CALLS == ["abs_sum", "abs_sum"]  # once per explanation, not once per metric
+    CALLS.clear()
+    e = explanations["ablation"]
+    lumos.metrics.get_metric("_toy_total").func(f, e)
+    lumos.metrics.get_metric("_toy_half").func(f, e)
+    assert CALLS == ["abs_sum", "abs_sum"]  # outside evaluate nothing is kept
+
+
+def test_parameters_seed_and_skips(toy_metrics: None, explanations: dict) -> None:
+    table = lumos.evaluate(
+        f,
+        explanations,
+        metrics={"_toy_total": {"scale": 10.0}, "_toy_half": {}, "_toy_image": {}},
+        random_state=7,
+    )
+    assert table["ablation", "_toy_total"].params["scale"] == 10.0
+    assert table["ablation", "_toy_half"].params["random_state"] == 7
+    assert "_toy_total" in table.metrics
+    # explicitly requested but not applicable: reported, with the reason
+    assert table.skipped[("ablation", "_toy_image")].startswith("needs images")
+    # "all": inapplicable metrics are left out silently
+    auto = lumos.evaluate(f, explanations, metrics="all", errors="skip")
+    assert "_toy_image" not in auto.metrics
+    assert auto.skipped[("ablation", "_toy_fails")] == "InputError: this toy metric always fails"
+    with pytest.raises(InputError, match="always fails"):
+        lumos.evaluate(f, explanations, metrics=["_toy_fails"])
+
+
+def test_exports(toy_metrics: None, explanations: dict) -> None:
+    table = lumos.evaluate(f, explanations, metrics=["_toy_total", "_toy_half"])
+    records = json.loads(table.to_json())
+    assert len(records) == 4
+    first = records[0]
+    assert first["method"] == "ablation" and first["metric"] == "_toy_total"
+    assert first["mean"] == pytest.approx(table["ablation", "_toy_total"].mean)
+    assert first["rank"] == 1.0 and first["higher_is_better"] is False
+    rows = list(csv.DictReader(io.StringIO(table.to_csv())))
+    assert [r["method"] for r in rows] == ["ablation", "tripled"] * 2
+    frame = table.to_frame()
+    assert frame.shape[0] == 4
+    text = str(table)
+    assert "_toy_total ↓" in text and "(#1)" in text
+
+
+def test_one_explanation_is_named_by_its_method(toy_metrics: None, explanations: dict) -> None:
+    table = lumos.evaluate(f, explanations["ablation"], metrics=["_toy_total"])
+    assert table.methods == ["feature_ablation"]
+
+
+def test_bad_input(toy_metrics: None, explanations: dict) -> None:
+    with pytest.raises(UnknownNameError, match="metric"):
+        lumos.evaluate(f, explanations, metrics=["no_such_metric"])
+    with pytest.raises(InputError, match="non-empty"):
+        lumos.evaluate(f, {}, metrics=["_toy_total"])
+    with pytest.raises(InputError, match="not a lumos Explanation"):
+        lumos.evaluate(f, {"a": np.ones((2, 3))}, metrics=["_toy_total"])
+    with pytest.raises(InputError, match="must be a dict"):
+        lumos.evaluate(f, explanations, metrics={"_toy_total": 3})
+    with pytest.raises(InputError, match="errors"):
+        lumos.evaluate(f, explanations, metrics=["_toy_total"], errors="ignore")
+    with pytest.raises(InputError, match="match no explanation"):
+        lumos.evaluate(f, explanations, metrics=["_toy_total"], explainers={"zzz": "saliency"})
+    with pytest.raises(InputError, match="parameters are"):
+        lumos.metrics.get_metric("_toy_total").func(f, explanations["ablation"], scael=2)
