@@ -297,6 +297,9 @@ class Prepared:
     a: np.ndarray
     target: np.ndarray
     explanation: Explanation
+    #: The model object the caller passed (alive for the whole call, so its id is a safe
+    #: cache key; a wrapper made here for a raw module is not).
+    source: Any = None
 
     @property
     def n(self) -> int:
@@ -313,7 +316,7 @@ class Prepared:
     def outputs(self, batch_size: int | None = None) -> np.ndarray:
         """The model's outputs at the rows, (n, n_outputs), shared within an evaluation."""
         return shared(
-            ("outputs", id(self.explanation), id(self.model)),
+            ("outputs", id(self.explanation), id(self.source)),
             lambda: self.model.evaluate(self.x, batch_size=batch_size),
         )
 
@@ -361,7 +364,7 @@ def prepare(model: Any, explanation: Any, *, finite: bool = True) -> Prepared:
             f"(min {target.min()}, max {target.max()})."
         )
     return Prepared(model=m, x=np.asarray(x, dtype=np.float64), a=a, target=target,
-                    explanation=explanation)  # fmt: skip
+                    explanation=explanation, source=model)  # fmt: skip
 
 
 def target_outputs(
@@ -391,7 +394,8 @@ def target_outputs(
     def select(start: int, stop: int, y: np.ndarray) -> np.ndarray:
         return y[np.arange(stop - start), target[start:stop]]
 
-    return model.evaluate_generated(make_chunk, n_rows, batch_size=batch_size, select=select)
+    out = model.evaluate_generated(make_chunk, n_rows, batch_size=batch_size, select=select)
+    return out[:, 0]
 
 
 # ----------------------------------------------------------------------------- orderings
@@ -574,11 +578,17 @@ def resolve_explainer(
         params: dict[str, Any] = {}
         if explainer == explanation.method:
             allowed = set(parameter_names(cls))
-            params = {
-                k: v
-                for k, v in explanation.params.items()
-                if k in allowed and not (isinstance(v, str) and v.startswith("<"))
-            }
+            params = {k: v for k, v in explanation.params.items() if k in allowed}
+            recorded = sorted(
+                k for k, v in params.items() if isinstance(v, str) and v.startswith("<")
+            )
+            if recorded:
+                raise InputError(
+                    f"the explanation recorded {recorded} only by type and shape, so its "
+                    f"{explainer!r} explainer cannot be rebuilt from it; pass the explainer "
+                    f"itself, e.g. explainer=lumos.attribution.get_explainer({explainer!r})"
+                    f"(model, {recorded[0]}=...)."
+                )
         stochastic = bool(getattr(cls, "stochastic", False))
 
         def run_named(x: np.ndarray, target: np.ndarray, random_state: Any = None) -> np.ndarray:
