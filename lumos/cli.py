@@ -87,6 +87,22 @@ def methods() -> None:
     console.print(table)
 
 
+@app.command()
+def metrics() -> None:
+    """List the explanation-quality metrics by category, with their direction."""
+    from lumos.metrics import available_metrics, get_metric
+
+    table = Table(title="explanation metrics")
+    table.add_column("name")
+    table.add_column("category")
+    table.add_column("better")
+    table.add_column("description")
+    for name, doc in available_metrics().items():
+        info = get_metric(name)
+        table.add_row(name, info.category, "higher" if info.higher_is_better else "lower", doc)
+    console.print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning lumos errors into exit code 2 with one line."""
     try:

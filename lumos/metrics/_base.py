@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import math
 import numbers
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -417,6 +418,14 @@ def feature_order(a: np.ndarray, *, descending: bool = True) -> np.ndarray:
     return np.argsort(key, axis=1, kind="stable")
 
 
+def inverse_permutation(order: np.ndarray) -> np.ndarray:
+    """Position of every feature in ``order`` (n, d): ``pos[i, f]`` is the rank of feature
+    ``f`` in row ``i``."""
+    pos = np.empty_like(order)
+    np.put_along_axis(pos, order, np.broadcast_to(np.arange(order.shape[1]), order.shape), 1)
+    return pos
+
+
 def ranks(v: np.ndarray) -> np.ndarray:
     """Average ranks (1-based, ties share their mean rank) along the last axis."""
     from scipy.stats import rankdata
@@ -661,6 +670,37 @@ def check_fraction(value: Any, name: str, *, low: float = 0.0, high: float = 1.0
     if not low < float(value) <= high:
         raise InputError(f"{name} must be in ({low}, {high}], got {value}.")
     return float(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``True`` or ``False`` (numpy booleans too), nothing else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def top_k_count(k: Any, d: int, name: str = "k") -> int:
+    """``k`` as a feature count: an int in [1, d] or a fraction in (0, 1] of the ``d``
+    features (rounded up)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Real):
+        raise InputError(
+            f"{name} must be an int number of features in [1, {d}] or a fraction in (0, 1], "
+            f"got {k!r}."
+        )
+    if isinstance(k, numbers.Integral):
+        if not 1 <= int(k) <= d:
+            raise InputError(
+                f"{name} must be between 1 and the number of features {d}, got {k}; "
+                "or pass a fraction in (0, 1]."
+            )
+        return int(k)
+    k = float(k)
+    if not (np.isfinite(k) and 0.0 < k <= 1.0):
+        raise InputError(
+            f"{name} given as a float is a fraction of the {d} features and must be in (0, 1], "
+            f"got {k}; pass an int for a number of features."
+        )
+    return max(1, min(d, math.ceil(k * d - 1e-9)))
 
 
 def check_count(value: Any, name: str, *, minimum: int = 1, maximum: int | None = None) -> int:

@@ -27,6 +27,7 @@ from lumos.metrics._base import (
     MetricResult,
     Prepared,
     baseline_key,
+    check_bool,
     prepare,
     register_metric,
     seed_key,
@@ -70,12 +71,6 @@ def _check_positive(value: Any, name: str) -> float:
     if float(value) <= 0:
         raise InputError(f"{name} must be > 0, got {value}.")
     return float(value)
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputError(f"{name} must be True or False, got {value!r}.")
-    return bool(value)
 
 
 def _check_baseline(baseline: Any) -> None:
@@ -352,7 +347,7 @@ def non_sensitivity(
     Nguyen, A. & Rodríguez Martínez, M. (2020). On quantitative aspects of model
     interpretability. arXiv:2007.07584.
     """
-    relative = _check_bool(relative, "relative")
+    relative = check_bool(relative, "relative")
     eps = _check_share(eps, "eps") if relative else _check_positive(eps, "eps")
     output_eps = _check_positive(output_eps, "output_eps")
     _check_baseline(baseline)
@@ -487,7 +482,7 @@ def input_invariance(
     AI: Interpreting, Explaining and Visualizing Deep Learning (arXiv:1711.00867, 2017).
     """
     tolerance = _check_tolerance(tolerance, "tolerance", below_one=True)
-    shift_baseline = _check_bool(shift_baseline, "shift_baseline")
+    shift_baseline = check_bool(shift_baseline, "shift_baseline")
     p = prepare(model, explanation)
     m = _check_shift(shift, p.input_shape)
     x_shifted = p.x + m

@@ -21,7 +21,12 @@ from scipy.special import entr
 
 from lumos.errors import InputError, NonFiniteError
 from lumos.explanation import Explanation
-from lumos.metrics._base import MetricResult, prepare, register_metric
+from lumos.metrics._base import (
+    MetricResult,
+    check_bool,
+    prepare,
+    register_metric,
+)
 
 _ZERO_ROW = "all-zero attribution: the share of each feature (|a_i| / Σ|a|) is undefined"
 
@@ -234,7 +239,7 @@ def effective_complexity(
     Nguyen, A. & Rodríguez Martínez, M. (2020). On quantitative aspects of model
     interpretability. arXiv:2007.07584.
     """
-    relative = _check_bool(relative, "relative")
+    relative = check_bool(relative, "relative")
     eps = _check_eps(eps, relative)
     m = _abs_rows(model, explanation)
     d = m.shape[1]
@@ -247,12 +252,6 @@ def effective_complexity(
     scores = counts.astype(np.float64)
     extras = {"fraction": scores / d}
     return MetricResult(name="", scores=scores, higher_is_better=False, category="", extras=extras)
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputError(f"{name} must be True or False, got {value!r}.")
-    return bool(value)
 
 
 def _check_eps(eps: Any, relative: bool) -> float:

@@ -49,7 +49,14 @@ import numpy as np
 
 from lumos.errors import InputError, NonFiniteError, NonNumericError, ShapeError
 from lumos.explanation import Explanation
-from lumos.metrics._base import MetricResult, pearson_rows, prepare, register_metric
+from lumos.metrics._base import (
+    MetricResult,
+    check_bool,
+    pearson_rows,
+    prepare,
+    register_metric,
+    top_k_count,
+)
 
 __all__ = [
     "feature_agreement",
@@ -91,12 +98,6 @@ def _attributions(model: Any, explanation: Any) -> np.ndarray:
             "(replace them, e.g. np.nan_to_num(values))."
         )
     return a
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputError(f"{name} must be True or False, got {value!r}.")
-    return bool(value)
 
 
 def _missing(metric: str) -> InputError:
@@ -219,30 +220,6 @@ def _masks(ground_truth: Any, n: int, input_shape: tuple[int, ...], metric: str)
     return _place(arr, n, input_shape, metric).reshape(n, d)
 
 
-def _top_k_count(k: Any, d: int, name: str = "k") -> int:
-    """``k`` as a feature count: an int in [1, d] or a fraction in (0, 1] of the ``d``
-    features (rounded up)."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Real):
-        raise InputError(
-            f"{name} must be an int number of features in [1, {d}] or a fraction in (0, 1], "
-            f"got {k!r}."
-        )
-    if isinstance(k, numbers.Integral):
-        if not 1 <= int(k) <= d:
-            raise InputError(
-                f"{name} must be between 1 and the number of features {d}, got {k}; "
-                "or pass a fraction in (0, 1]."
-            )
-        return int(k)
-    k = float(k)
-    if not (np.isfinite(k) and 0.0 < k <= 1.0):
-        raise InputError(
-            f"{name} given as a float is a fraction of the {d} features and must be in (0, 1], "
-            f"got {k}; pass an int for a number of features."
-        )
-    return max(1, min(d, math.ceil(k * d - 1e-9)))
-
-
 def _reasons(n: int, rules: Sequence[tuple[np.ndarray, str]]) -> np.ndarray:
     """Per-row NaN reasons (n,) of str: the first rule whose mask holds, "" otherwise."""
     out = np.full(n, "", dtype=object)
@@ -346,7 +323,7 @@ def pointing_game(
     """
     a = _attributions(model, explanation)
     n, input_shape = len(a), tuple(a.shape[1:])
-    is_abs = _check_bool(abs, "abs")
+    is_abs = check_bool(abs, "abs")
     if (
         isinstance(tolerance, bool)
         or not isinstance(tolerance, numbers.Real)
@@ -437,7 +414,7 @@ def relevance_mass_accuracy(
     """
     a = _attributions(model, explanation)
     n, input_shape = len(a), tuple(a.shape[1:])
-    is_abs = _check_bool(abs, "abs")
+    is_abs = check_bool(abs, "abs")
     masks = _masks(ground_truth, n, input_shape, "relevance_mass_accuracy")
     flat = a.reshape(n, -1)
     mass = np.abs(flat) if is_abs else np.maximum(flat, 0.0)
@@ -514,7 +491,7 @@ def relevance_rank_accuracy(
     """
     a = _attributions(model, explanation)
     n, input_shape = len(a), tuple(a.shape[1:])
-    is_abs = _check_bool(abs, "abs")
+    is_abs = check_bool(abs, "abs")
     masks = _masks(ground_truth, n, input_shape, "relevance_rank_accuracy")
     flat = a.reshape(n, -1)
     score = np.abs(flat) if is_abs else flat
@@ -588,9 +565,9 @@ def top_k_intersection(
     """
     a = _attributions(model, explanation)
     n, input_shape = len(a), tuple(a.shape[1:])
-    is_abs = _check_bool(abs, "abs")
+    is_abs = check_bool(abs, "abs")
     flat = a.reshape(n, -1)
-    kk = _top_k_count(k, flat.shape[1])
+    kk = top_k_count(k, flat.shape[1])
     masks = _masks(ground_truth, n, input_shape, "top_k_intersection")
     score = np.abs(flat) if is_abs else flat
     empty = ~masks.any(axis=1)
@@ -663,7 +640,7 @@ def _agreement_k(k: Any, gt: np.ndarray, is_set: bool) -> tuple[np.ndarray, np.n
         else:
             reason = "the reference attribution is zero everywhere (pass k=)"
         return np.where(bad, 1, counts).astype(np.int64), bad, reason
-    kk = _top_k_count(k, d)
+    kk = top_k_count(k, d)
     return np.full(n, kk, dtype=np.int64), np.zeros(n, dtype=bool), ""
 
 
@@ -918,7 +895,7 @@ def _subset(e: np.ndarray, r: np.ndarray, k: Any) -> tuple[np.ndarray, np.ndarra
     kept in feature-index order (all features when ``k`` is None)."""
     if k is None:
         return e, r
-    kk = _top_k_count(k, e.shape[1])
+    kk = top_k_count(k, e.shape[1])
     feats = np.sort(_magnitude_order(r)[:, :kk], axis=1)
     return np.take_along_axis(e, feats, axis=1), np.take_along_axis(r, feats, axis=1)
 

@@ -72,6 +72,7 @@ from lumos.explanation import Explanation
 from lumos.metrics._base import (
     MetricResult,
     Prepared,
+    check_bool,
     check_count,
     explainer_key,
     pearson_rows,
@@ -102,10 +103,6 @@ _ZERO_ENTROPY = "the original attribution is constant (entropy 0): no relative r
 
 
 # ----------------------------------------------------------------------------- checks
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputError(f"{name} must be True or False, got {value!r}.")
-    return bool(value)
 
 
 def _check_similarity(similarity: Any, input_shape: tuple[int, ...]) -> str:
@@ -675,7 +672,7 @@ def model_randomisation(
         _check_differentiable(p.model, "model_randomisation")
         order = check_name(order, ORDERS, kind="layer order")
         similarity = _check_similarity(similarity, p.input_shape)
-        use_abs = _check_bool(abs, "abs")
+        use_abs = check_bool(abs, "abs")
         init = check_name(init, INITS, kind="init")
         batch_size = _check_batch_size(p.model, batch_size)
         _check_explainer(explainer, p, "model_randomisation")
@@ -795,7 +792,7 @@ def efficient_model_randomisation(
         p = prepare(model, explanation)
         _check_differentiable(p.model, "efficient_model_randomisation")
         n_bins = check_count(n_bins, "n_bins", minimum=2)
-        use_abs = _check_bool(abs, "abs")
+        use_abs = check_bool(abs, "abs")
         init = check_name(init, INITS, kind="init")
         batch_size = _check_batch_size(p.model, batch_size)
         _check_explainer(explainer, p, "efficient_model_randomisation")
@@ -908,7 +905,7 @@ def random_logit(
     with _untouched(model):
         p = prepare(model, explanation)
         similarity = _check_similarity(similarity, p.input_shape)
-        use_abs = _check_bool(abs, "abs")
+        use_abs = check_bool(abs, "abs")
         batch_size = _check_batch_size(p.model, batch_size)
         n_outputs = p.model.n_outputs
         if n_outputs < 2:

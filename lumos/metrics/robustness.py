@@ -39,6 +39,7 @@ from lumos.errors import InputError, NonFiniteError
 from lumos.metrics._base import (
     MetricResult,
     Prepared,
+    check_bool,
     check_count,
     explainer_key,
     prepare,
@@ -80,12 +81,6 @@ def _check_positive(value: Any, name: str, example: str) -> float:
 
 def _check_norm(norm: Any) -> str:
     return check_name(norm, NORMS, kind="norm")
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputError(f"{name} must be True or False, got {value!r}.")
-    return bool(value)
 
 
 def _norm(v: np.ndarray, norm: str) -> np.ndarray:
@@ -220,7 +215,7 @@ def _sensitivity(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample sensitivities (n, n_samples) and the rows whose ``‖a(x)‖`` is 0."""
     norm = _check_norm(norm)
-    relative = _check_bool(relative, "relative")
+    relative = check_bool(relative, "relative")
     p, key, pert = _prepare_perturbation(
         model, explanation, explainer, radius, n_samples, random_state
     )
@@ -761,7 +756,7 @@ def seed_consistency(
     n_seeds = check_count(n_seeds, "n_seeds", minimum=2)
     d = p.n_features
     k_used = math.ceil(d / 10) if k is None else check_count(k, "k", maximum=d)
-    by_magnitude = _check_bool(abs, "abs")
+    by_magnitude = check_bool(abs, "abs")
     explain = resolve_explainer(p.model, p.explanation, explainer)
     opaque = explainer is not None and not isinstance(explainer, (str, Explainer))
     if not explain.stochastic:  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ import lumos
 import lumos.zoo
 from lumos.errors import InputError, NonFiniteError, ShapeError, UnknownNameError
 from lumos.metrics import _base
-from lumos.metrics._faithfulness_more import (
+from lumos.metrics.faithfulness import (
     _infidelity_draws,
     comprehensiveness,
     infidelity,
@@ -615,7 +615,7 @@ def test_bad_inputs(table, image):
         (InputError, sufficiency, e, {"abs": 1}),
         (UnknownNameError, sufficiency, e, {"baseline": "median"}),
         (InputError, pgi, e, {"k": 0}),
-        (InputError, pgi, e, {"k": 1.0}),
+        (InputError, pgi, e, {"k": 1.5}),
         (InputError, pgi, e, {"k": D + 1}),
         (InputError, pgu, e, {"k": "3"}),
         (InputError, pgu, e, {"n_samples": 0}),
