@@ -181,7 +181,7 @@ def evaluate(
     explainers: Mapping[str, Any] | None = None,
     random_state: Any = 0,
     batch_size: int | None = None,
-    errors: str = "raise",
+    errors: str | None = None,
 ) -> EvaluationTable:
     """Score explanations on metrics: a method × metric table.
 
@@ -207,8 +207,11 @@ def evaluate(
         Given to every stochastic metric, the same for every method (common random draws).
     batch_size : int, optional
         Rows per model call, for every metric that takes it.
-    errors : {"raise", "skip"}
-        ``"skip"`` records a metric's error in ``skipped`` and goes on.
+    errors : {"raise", "skip"}, optional
+        What a metric's lumos error does: ``"raise"`` stops the evaluation, ``"skip"``
+        records it in ``skipped`` and goes on. Default: ``"skip"`` with ``metrics="all"``
+        (a metric that cannot score one explanation, e.g. input invariance of a Keras model,
+        does not stop the others), ``"raise"`` for metrics named explicitly.
 
     Returns
     -------
@@ -217,7 +220,7 @@ def evaluate(
     from lumos.attribution._base import _REGISTRY as METHODS
 
     start = time.perf_counter()
-    if errors not in ("raise", "skip"):
+    if errors not in (None, "raise", "skip"):
         raise InputError(f"errors must be 'raise' or 'skip', got {errors!r}.")
     if isinstance(explanations, Explanation):
         explanations = {explanations.method: explanations}
@@ -237,7 +240,11 @@ def evaluate(
         raise InputError(f"explainers names {unknown} match no explanation.")
     m: Model = wrap(model)
     requests = _metric_requests(metrics)
-    implicit = isinstance(metrics, str) or metrics is None
+    implicit = metrics is None or (
+        isinstance(metrics, str) and metrics in ("all", "all applicable")
+    )
+    if errors is None:
+        errors = "skip" if implicit else "raise"
     table = EvaluationTable(results={}, methods=list(explanations))
     with sharing():
         for metric_name, params in requests:

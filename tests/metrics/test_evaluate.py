@@ -120,6 +120,16 @@ def test_parameters_seed_and_skips(toy_metrics: None, explanations: dict) -> Non
     assert auto.skipped[("ablation", "_toy_fails")] == "InputError: this toy metric always fails"
     with pytest.raises(InputError, match="always fails"):
         lumos.evaluate(f, explanations, metrics=["_toy_fails"])
+    with pytest.raises(InputError, match="always fails"):  # one name is explicit too
+        lumos.evaluate(f, explanations, metrics="_toy_fails")
+    # "all" skips a failing metric by default, and reports why
+    default = lumos.evaluate(f, explanations, metrics={"_toy_total": {}}, errors="skip")
+    assert default.metrics == ["_toy_total"]
+    everything = lumos.evaluate(f, explanations)
+    assert "always fails" in everything.skipped[("tripled", "_toy_fails")]
+    assert everything["tripled", "_toy_total"].mean == pytest.approx(
+        auto["tripled", "_toy_total"].mean
+    )
 
 
 def test_exports(toy_metrics: None, explanations: dict) -> None:

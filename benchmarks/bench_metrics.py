@@ -1,0 +1,328 @@
+"""Explanation metrics side by side with quantus on the reference CNN over digit images.
+
+Five metrics at the same parameters (faithfulness correlation, pixel flipping,
+max-sensitivity, random logit, the cascading model randomisation test), each against its
+floor: the model evaluations (or re-explanations) the metric cannot avoid, on pre-built
+inputs. A second table shows ``lumos.evaluate`` sharing work between metrics.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+import lumos
+from benchmarks._common import Section, fmt_s, interleaved_best_times
+from benchmarks.bench_gradients import _trained_cnn
+from lumos import datasets, metrics
+
+N_STEPS = 16  # integrated gradients steps, for the explanation and every re-explanation
+RUNS = 100  # faithfulness correlation: random subsets per image
+SUBSET = 224  # faithfulness correlation: pixels per subset (quantus' default)
+STEP = 28  # pixel flipping: pixels per step (28 steps on 28 × 28 images)
+SAMPLES = 10  # max-sensitivity: perturbed copies per image
+RADIUS = 0.2  # max-sensitivity: L∞ radius of the uniform noise (quantus' lower_bound)
+
+
+def _ig(model: Any, x: np.ndarray, target: np.ndarray) -> np.ndarray:
+    return lumos.explain(
+        model, x, method="integrated_gradients", target=target, n_steps=N_STEPS
+    ).values
+
+
+def _quantus_explain(model: Any, inputs: np.ndarray, targets: np.ndarray, **_: Any) -> np.ndarray:
+    """quantus' explain_func: the same lumos integrated gradients both libraries re-run."""
+    return _ig(model, np.asarray(inputs, dtype=np.float32), np.asarray(targets)).astype(np.float32)
+
+
+def _flags() -> dict[str, Any]:
+    return {"disable_warnings": True, "display_progressbar": False}
+
+
+def _call(
+    metric: Any, net: torch.nn.Module, x: np.ndarray, y: np.ndarray, a: np.ndarray, **kw: Any
+) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return metric(
+            model=net, x_batch=x, y_batch=y, a_batch=a, channel_first=True, device="cpu", **kw
+        )
+
+
+def _forward(net: torch.nn.Module, pool: np.ndarray, chunk: int) -> Any:
+    """The model alone over pre-built inputs, in lumos' default chunks, no autograd."""
+    t = torch.as_tensor(pool, dtype=torch.float32)
+
+    def go() -> None:
+        with torch.no_grad():
+            for s in range(0, len(t), chunk):
+                net(t[s : s + chunk])
+
+    return go
+
+
+def _randomised_copies(net: torch.nn.Module) -> list[torch.nn.Module]:
+    """The cascade's models (top layer first), for the randomisation floor."""
+    layers = [name for name, m in net.named_modules() if list(m.parameters(recurse=False))]
+    copies, current = [], copy.deepcopy(net)
+    for name in reversed(layers):
+        current = copy.deepcopy(current)
+        module = dict(current.named_modules())[name]
+        module.reset_parameters()
+        copies.append(current)
+    return copies
+
+
+def run(quick: bool = False) -> list[Section]:
+    import quantus
+    from quantus.functions.similarity_func import correlation_spearman
+
+    digits = datasets.digits(28)
+    net = _trained_cnn(digits)
+    n = 10 if quick else 50
+    x = digits.x_test[:n].astype(np.float32)
+    y = digits.y_test[:n].astype(np.int64)
+    model = lumos.wrap(net)
+    expl = lumos.explain(model, x, method="integrated_gradients", target=y, n_steps=N_STEPS)
+    a = expl.values.astype(np.float32)
+    chunk = model.resolve_batch_size(None)
+    rng = np.random.default_rng(0)
+    d = x[0].size
+
+    # ---- floors: the perturbed inputs each metric evaluates, pre-built
+    subsets = np.stack([rng.choice(d, SUBSET, replace=False) for _ in range(n * RUNS)])
+    fc_pool = np.repeat(x.reshape(n, -1), RUNS, axis=0)
+    np.put_along_axis(fc_pool, subsets, 0.0, axis=1)
+    fc_pool = np.concatenate([x.reshape(n, -1), fc_pool]).reshape(-1, *x.shape[1:])
+    order = np.argsort(-a.reshape(n, -1), axis=1, kind="stable")
+    pf_pool = []
+    for k in range(STEP, d + 1, STEP):
+        step = x.reshape(n, -1).copy()
+        np.put_along_axis(step, order[:, :k], 0.0, axis=1)
+        pf_pool.append(step)
+    pf_pool = np.concatenate([x.reshape(n, -1), *pf_pool]).reshape(-1, *x.shape[1:])
+    noisy = (
+        np.repeat(x, SAMPLES, axis=0) + rng.uniform(-RADIUS, RADIUS, (n * SAMPLES, *x.shape[1:]))
+    ).astype(np.float32)
+    other = (y + rng.integers(1, 10, n)) % 10
+    copies = _randomised_copies(net)
+
+    cases = [
+        (
+            "faithfulness_correlation",
+            f"{RUNS} subsets of {SUBSET} pixels set to 0",
+            lambda: metrics.faithfulness_correlation(
+                model, expl, n_samples=RUNS, subset_size=SUBSET, baseline=0.0, random_state=0
+            ),
+            lambda: _call(
+                quantus.FaithfulnessCorrelation(
+                    nr_runs=RUNS,
+                    subset_size=SUBSET,
+                    perturb_baseline=0.0,
+                    abs=False,
+                    normalise=False,
+                    return_aggregate=False,
+                    **_flags(),
+                ),
+                net,
+                x,
+                y,
+                a,
+            ),
+            _forward(net, fc_pool, chunk),
+            f"forward of {len(fc_pool):,} inputs",
+        ),
+        (
+            "pixel_flipping",
+            f"{STEP} pixels per step set to 0 ({d // STEP} steps)",
+            lambda: metrics.pixel_flipping(model, expl, features_per_step=STEP, baseline=0.0),
+            lambda: _call(
+                quantus.PixelFlipping(
+                    features_in_step=STEP,
+                    perturb_baseline=0.0,
+                    abs=False,
+                    normalise=False,
+                    **_flags(),
+                ),
+                net,
+                x,
+                y,
+                a,
+            ),
+            _forward(net, pf_pool, chunk),
+            f"forward of {len(pf_pool):,} inputs",
+        ),
+        (
+            "max_sensitivity",
+            f"{SAMPLES} copies in an L∞ ball of radius {RADIUS}, IG re-run",
+            lambda: metrics.max_sensitivity(
+                model, expl, n_samples=SAMPLES, radius=RADIUS, random_state=0
+            ),
+            lambda: _call(
+                quantus.MaxSensitivity(
+                    nr_samples=SAMPLES, lower_bound=RADIUS, abs=False, normalise=False, **_flags()
+                ),
+                net,
+                x,
+                y,
+                a,
+                explain_func=_quantus_explain,
+            ),
+            lambda: _ig(model, noisy, np.repeat(y, SAMPLES)),
+            f"IG on {len(noisy):,} inputs",
+        ),
+        (
+            "random_logit",
+            "IG of one random other class, Spearman",
+            lambda: metrics.random_logit(model, expl, similarity="spearman", random_state=0),
+            lambda: _call(
+                quantus.RandomLogit(
+                    num_classes=10,
+                    similarity_func=correlation_spearman,
+                    abs=False,
+                    normalise=False,
+                    seed=42,
+                    **_flags(),
+                ),
+                net,
+                x,
+                y,
+                a,
+                explain_func=_quantus_explain,
+            ),
+            lambda: _ig(model, x, other),
+            f"IG on {n} inputs",
+        ),
+        (
+            "model_randomisation",
+            f"cascading over {len(copies)} layers, IG re-run, Spearman of absolute values",
+            lambda: metrics.model_randomisation(
+                model, expl, order="cascading", similarity="spearman", random_state=0
+            ),
+            lambda: _call(
+                quantus.MPRT(
+                    layer_order="top_down",
+                    similarity_func=correlation_spearman,
+                    abs=True,
+                    normalise=False,
+                    seed=42,
+                    **_flags(),
+                ),
+                net,
+                x,
+                y,
+                a,
+                explain_func=_quantus_explain,
+            ),
+            lambda: [_ig(c, x, y) for c in copies],
+            f"IG on {n} inputs × {len(copies)} models",
+        ),
+    ]
+    section = Section(
+        title="Explanation metrics vs quantus",
+        description=(
+            f"The reference CNN (trained as in the gradient section) on {n} `digits(28)` test "
+            f"images, integrated gradients ({N_STEPS} Gauss–Legendre steps) as the explanation "
+            "scored and as the explainer every re-explaining metric re-runs: quantus gets the "
+            "same lumos IG as its `explain_func`, so both libraries do the same model work. "
+            "quantus 0.6 runs with `normalise=False`, `abs` as lumos, float baselines. The "
+            "floor is the work a metric cannot avoid, on pre-built inputs: the forward passes "
+            "of its perturbed inputs in lumos' default chunk, or the re-explanations (IG on "
+            "the perturbed copies, IG of the other class, IG of each randomised model — the "
+            "models pre-built). lumos, quantus and the floor of a row are timed in interleaved "
+            "rounds (best of at least 3)."
+        ),
+        header=[
+            "metric",
+            "parameters",
+            "lumos",
+            "quantus",
+            "quantus ÷ lumos",
+            "floor",
+            "floor work",
+            "lumos ÷ floor",
+            "quantus ÷ floor",
+        ],
+    )
+    for name, params, ours, theirs, floor, floor_work in cases:
+        t = interleaved_best_times({"lumos": ours, "quantus": theirs, "floor": floor}, rounds=3)
+        section.rows.append(
+            [
+                name,
+                params,
+                fmt_s(t["lumos"]),
+                fmt_s(t["quantus"]),
+                f"{t['quantus'] / t['lumos']:.1f}×",
+                fmt_s(t["floor"]),
+                floor_work,
+                f"{t['lumos'] / t['floor']:.2f}",
+                f"{t['quantus'] / t['floor']:.2f}",
+            ]
+        )
+    pf = metrics.pixel_flipping(model, expl, features_per_step=STEP, baseline=0.0)
+    q_curve = np.asarray(
+        _call(
+            quantus.PixelFlipping(
+                features_in_step=STEP, perturb_baseline=0.0, abs=False, normalise=False, **_flags()
+            ),
+            net,
+            x,
+            y,
+            a,
+        )
+    )
+    section.notes.append(
+        "Pixel flipping is deterministic and equal: max |lumos curve − quantus curve| = "
+        f"{np.abs(pf.curve - q_curve).max():.1e}."
+    )
+    means = []
+    for name, _, ours, theirs, *_ in cases:
+        if name in ("faithfulness_correlation", "max_sensitivity", "random_logit"):
+            q = np.asarray(theirs(), dtype=float)
+            means.append(f"{name} {ours().mean:.3f} / {np.nanmean(q):.3f}")
+    section.notes.append(
+        "The random metrics draw their own subsets / noise / classes; mean scores lumos / "
+        "quantus: " + "; ".join(means) + "."
+    )
+    return [section, _sharing(model, expl, quick)]
+
+
+def _sharing(model: Any, expl: Any, quick: bool) -> Section:
+    """lumos.evaluate on metric pairs that need the same model work, vs separate calls."""
+    pairs = [
+        (("deletion", "pixel_flipping"), {"baseline": 0.0, "features_per_step": STEP}),
+        (("max_sensitivity", "avg_sensitivity"), {"n_samples": SAMPLES, "radius": RADIUS}),
+    ]
+    section = Section(
+        title="lumos.evaluate shares work between metrics",
+        description=(
+            "Two metrics that need the same perturbed inputs, called one after the other "
+            "(separately) and together in one `lumos.evaluate` call (same parameters, "
+            "`random_state=0`). Deletion and pixel flipping read one MoRF removal curve; "
+            "max- and avg-sensitivity share the perturbed copies and their re-explanations."
+        ),
+        header=["metrics", "separately", "lumos.evaluate", "separately ÷ evaluate"],
+    )
+    for names, params in pairs:
+
+        def apart(names: tuple = names, params: dict = params) -> None:
+            for name in names:
+                metrics.get_metric(name).func(model, expl, random_state=0, **params)
+
+        def together(names: tuple = names, params: dict = params) -> None:
+            lumos.evaluate(model, {"ig": expl}, {nm: params for nm in names}, random_state=0)
+
+        t = interleaved_best_times({"apart": apart, "together": together}, rounds=3)
+        section.rows.append(
+            [
+                " + ".join(names),
+                fmt_s(t["apart"]),
+                fmt_s(t["together"]),
+                f"{t['apart'] / t['together']:.2f}×",
+            ]
+        )
+    return section
