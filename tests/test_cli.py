@@ -33,6 +33,16 @@ def test_methods_listing(capsys) -> None:
     assert "feature_ablation" in capsys.readouterr().out
 
 
+def test_metrics_listing(capsys) -> None:
+    from lumos.metrics import available_metrics
+
+    assert main(["metrics"]) == 0
+    out = capsys.readouterr().out
+    for name in available_metrics():  # every registered metric is listed
+        assert name in out
+    assert "faithfulness" in out and "lower" in out and "higher" in out
+
+
 def test_usage_errors_exit_2_without_traceback(capsys) -> None:
     assert main(["no-such-command"]) == 2
     assert main(["demo", "--rows", "0"]) == 2

@@ -225,6 +225,19 @@ def test_device_handling() -> None:
     assert lumos.wrap(torch_net(), device="cpu").device == "cpu"
 
 
+def test_input_shape_from_a_first_linear_layer_unless_a_flatten_comes_first() -> None:
+    torch.manual_seed(0)
+    mlp = torch.nn.Sequential(torch.nn.Linear(5, 2))
+    assert lumos.wrap(mlp).input_shape == (5,)
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    model = lumos.wrap(flat)
+    assert model.input_shape is None  # learnt from the data
+    images = np.random.default_rng(0).random((2, 1, 4, 4))
+    expected = flat(torch.as_tensor(images, dtype=torch.float32)).detach().numpy()
+    np.testing.assert_allclose(model(images), expected, rtol=1e-6)
+    assert model.input_shape == (1, 4, 4)
+
+
 def test_wrap_rejects_what_is_not_a_model() -> None:
     with pytest.raises(ModelError, match="cannot wrap"):
         lumos.wrap(42)

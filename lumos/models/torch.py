@@ -32,7 +32,12 @@ def _resolve_device(device: str | None, module: torch.nn.Module) -> str:
 
 
 def _infer_input_shape(module: torch.nn.Module) -> tuple[int, ...] | None:
+    """A first Linear layer fixes the input shape to ``(in_features,)``, unless a layer that
+    reshapes (Flatten, Unflatten) or a convolution comes first: then the shape is learnt
+    from the first data."""
     for m in module.modules():
+        if isinstance(m, (torch.nn.Flatten, torch.nn.Unflatten)):
+            return None
         if isinstance(m, torch.nn.Linear):
             return (int(m.in_features),)
         if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
