@@ -168,17 +168,18 @@ class _GradientExplainer(Explainer):
                 target, n, self.model.n_outputs, class_names=self.model.class_names
             )
         x_dev = self.model.array_ops().asarray(x)
-        values = torch.empty(x_dev.shape, dtype=x_dev.dtype, device=x_dev.device)
-        prediction = np.empty(n)
+        # float64 results straight away: each chunk's values are converted once, on the copy
+        values = torch.empty(x_dev.shape, dtype=torch.float64, device=x_dev.device)
+        prediction = torch.empty(n, dtype=torch.float64, device=x_dev.device)
 
         def consume(start: int, stop: int, grad: Any, output: Any) -> None:
             values[start:stop] = contribution(x_dev[start:stop], grad)
-            prediction[start:stop] = to_numpy(output)
+            prediction[start:stop] = output
 
         chosen = for_each_gradient(
             self.model, lambda a, b: x_dev[a:b], n, target, consume, batch_size=self.batch_size
         )
-        return chosen, prediction, {"values": to_numpy(values)}
+        return chosen, to_numpy(prediction), {"values": to_numpy(values)}
 
     def _gradient_pass(
         self,
