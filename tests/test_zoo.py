@@ -277,6 +277,7 @@ def test_fit_torch_learns_is_reproducible_and_keeps_global_rng(cancer) -> None:
     for a, b in zip(torch_weights(m1), torch_weights(m2), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not m1.training
+    assert all(p.grad is None for p in m1.parameters())  # no training gradients left behind
 
     # The final Softmax is looked through: the logit twin trains to the same weights.
     logit = torch_mlp(30, 2, output="logit", seed=0)

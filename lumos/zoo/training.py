@@ -486,6 +486,7 @@ def _fit_torch(
                     break
     if early_stopping and best_state is not None:
         model.load_state_dict(best_state)
+    optimizer.zero_grad(set_to_none=True)  # leave no training gradients on the parameters
     return hist, best_epoch
 
 
