@@ -93,9 +93,9 @@ def metrics() -> None:
     from lumos.metrics import available_metrics, get_metric
 
     table = Table(title="explanation metrics")
-    table.add_column("name")
-    table.add_column("category")
-    table.add_column("better")
+    table.add_column("name", no_wrap=True)
+    table.add_column("category", no_wrap=True)
+    table.add_column("better", no_wrap=True)
     table.add_column("description")
     for name, doc in available_metrics().items():
         info = get_metric(name)
