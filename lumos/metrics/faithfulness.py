@@ -1931,6 +1931,7 @@ def _eraser_gaps(
 
 
 _ERASER_DOC_PARAMS = """
+
     Parameters
     ----------
     model : object
@@ -1987,6 +1988,7 @@ def comprehensiveness(
     explained target. A faithful rationale carries the evidence, so removing it lowers the
     output a lot.
     {params}
+
     Notes
     -----
     ERASER's reference code (``rationale_benchmark/metrics.py``) averages the gaps over the
@@ -2047,6 +2049,7 @@ def sufficiency(
     ``baseline``. A sufficient rationale alone keeps the output (the gap may be negative
     when the rationale alone raises it).
     {params}
+
     Notes
     -----
     As :func:`comprehensiveness`: the plain mean over bins of ERASER's reference code, the
@@ -2138,6 +2141,7 @@ def _prediction_gap(
 
 
 _GAP_DOC_PARAMS = """
+
     Parameters
     ----------
     model : object
@@ -2199,6 +2203,7 @@ def pgi(
     expectation is the mean over ``n_samples`` draws. Perturbing the features an
     explanation calls important should move the prediction.
     {params}
+
     References
     ----------
     C. Agarwal, S. Krishna, E. Saxena, M. Pawelczyk, N. Johnson, I. Puri, M. Zitnik and
@@ -2233,6 +2238,7 @@ def pgu(
     the same as :func:`pgi` with the noise on the features outside the top ``k``.
     Perturbing features an explanation calls unimportant should leave the prediction.
     {params}
+
     References
     ----------
     C. Agarwal, S. Krishna, E. Saxena, M. Pawelczyk, N. Johnson, I. Puri, M. Zitnik and

@@ -722,6 +722,7 @@ def feature_agreement(
     |top_k(|e|) ∩ S| / min(k, |S|)``: the precision of the top k when k <= |S|, the recall
     of S when k >= |S| (OpenXAI's value for the 0/1 indicator of S at the default k = |S|),
     so a perfect explanation scores 1 at any k.
+
     Parameters
     ----------
     model : object or None
@@ -744,6 +745,7 @@ def feature_agreement(
     MetricResult
         ``scores`` (n,) in [0, 1]; NaN where k would be 0 (``extras["nan_reason"]``).
         ``extras["k"]`` (n,): the k used per row.
+
     References
     ----------
     Krishna, S., Han, T., Gu, A., Pombra, J., Jabbari, S., Wu, S. & Lakkaraju, H. (2022).
@@ -772,6 +774,7 @@ def rank_agreement(
     features by decreasing magnitude (ties by index) and ``ρ`` is the dense magnitude rank
     (tied magnitudes share a rank), as OpenXAI's ``RA``. Needs a reference attribution: a set
     of relevant features has no ranks (InputError).
+
     Parameters
     ----------
     model : object or None
@@ -792,6 +795,7 @@ def rank_agreement(
     MetricResult
         ``scores`` (n,) in [0, 1]; NaN where k would be 0 (``extras["nan_reason"]``).
         ``extras["k"]`` (n,): the k used per row.
+
     References
     ----------
     Krishna et al. (2022); Agarwal et al. (2022), see :func:`feature_agreement`.
@@ -814,6 +818,7 @@ def sign_agreement(
     ``SA = |{f ∈ top_k(|e|) ∩ top_k(|r|) : sign e_f = sign r_f}| / k`` (OpenXAI's ``SA``;
     ``sign 0 = 0``). Needs a reference attribution: a set of relevant features has no signs
     (InputError).
+
     Parameters
     ----------
     model : object or None
@@ -834,6 +839,7 @@ def sign_agreement(
     MetricResult
         ``scores`` (n,) in [0, 1]; NaN where k would be 0 (``extras["nan_reason"]``).
         ``extras["k"]`` (n,): the k used per row.
+
     References
     ----------
     Krishna et al. (2022); Agarwal et al. (2022), see :func:`feature_agreement`.
@@ -861,6 +867,7 @@ def signed_rank_agreement(
 
     Rank agreement's condition plus ``sign e_f = sign r_f`` (OpenXAI's ``SRA``). Needs a
     reference attribution (InputError for a set).
+
     Parameters
     ----------
     model : object or None
@@ -881,6 +888,7 @@ def signed_rank_agreement(
     MetricResult
         ``scores`` (n,) in [0, 1]; NaN where k would be 0 (``extras["nan_reason"]``).
         ``extras["k"]`` (n,): the k used per row.
+
     References
     ----------
     Krishna et al. (2022); Agarwal et al. (2022), see :func:`feature_agreement`.
