@@ -115,7 +115,7 @@ class Explainer(abc.ABC):
         else:
             tgt, prediction, result = fused
         params = self.get_params()
-        return Explanation(
+        explanation = Explanation(
             values=result["values"],
             data=arr,
             target=tgt,
@@ -137,6 +137,10 @@ class Explainer(abc.ABC):
                 else None,
             ),
         )
+        # the explainer itself, kept in memory only (never saved): metrics that re-run the
+        # explainer (robustness, randomisation) use it as it was, background included
+        explanation._explainer = self  # type: ignore[attr-defined]
+        return explanation
 
     def _explain_fused(
         self, x: np.ndarray, target: Any

@@ -566,14 +566,17 @@ def resolve_explainer(
     Parameters
     ----------
     explainer : None, str, Explainer or callable
-        ``None``: the explanation's own method with its parameters (it must be a registered
-        method); a registered name (with the explanation's parameters when the name is its
+        ``None``: the explainer that made the explanation when it was made in this session
+        (kept in memory, not saved), else the explanation's own method rebuilt from its
+        recorded parameters (it must be a registered method); a registered name (with the
+        explanation's parameters when the name is its
         method, the method's defaults otherwise); an :class:`~lumos.attribution.Explainer`
         instance; or a callable ``f(x, target) -> values`` (n, *input_shape) for explanations
         made elsewhere.
     """
     from lumos.attribution._base import _REGISTRY, Explainer, get_explainer, parameter_names
 
+    explainer = own_explainer(explanation, explainer)
     if explainer is None:
         if explanation.method not in _REGISTRY:
             raise InputError(
@@ -644,6 +647,20 @@ def resolve_explainer(
         "explainer must be None, a method name, a lumos Explainer or a function "
         f"f(x, target) -> attributions; got {type(explainer).__name__}."
     )
+
+
+def own_explainer(explanation: Explanation, explainer: Any) -> Any:
+    """``explainer``, or when it is ``None`` the Explainer instance that made
+    ``explanation`` in this session (kept in memory by ``Explainer.explain``, never saved),
+    or ``None`` for explanations loaded from a file or made elsewhere. Metrics that rebuild
+    the explainer on another model (a randomised or shifted copy) rebuild this instance."""
+    from lumos.attribution._base import Explainer
+
+    if explainer is None:
+        own = getattr(explanation, "_explainer", None)
+        if isinstance(own, Explainer):
+            return own
+    return explainer
 
 
 def _safe_parameters(f: Callable[..., Any]) -> tuple[str, ...]:

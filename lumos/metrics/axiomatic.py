@@ -28,6 +28,7 @@ from lumos.metrics._base import (
     Prepared,
     baseline_key,
     check_bool,
+    own_explainer,
     prepare,
     register_metric,
     seed_key,
@@ -717,6 +718,7 @@ def _shifted_explainer(
     from lumos.attribution._base import _REGISTRY, Explainer, get_explainer, parameter_names
 
     explanation = p.explanation
+    explainer = own_explainer(explanation, explainer)  # an instance is rebuilt on the copy
     if explainer is None:
         if explanation.method not in _REGISTRY:
             raise InputError(

@@ -75,6 +75,7 @@ from lumos.metrics._base import (
     check_bool,
     check_count,
     explainer_key,
+    own_explainer,
     pearson_rows,
     prepare,
     register_metric,
@@ -507,6 +508,7 @@ def _explain_on(
     randomised copy): instances are rebuilt on it, functions get it as ``model=``."""
     from lumos.attribution._base import Explainer, parameter_names
 
+    explainer = own_explainer(explanation, explainer)  # an instance is rebuilt on the copy
     if isinstance(explainer, Explainer):
         cls = type(explainer)
         kwargs = {p: getattr(explainer, p) for p in parameter_names(cls) if hasattr(explainer, p)}

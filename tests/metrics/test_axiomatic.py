@@ -503,8 +503,12 @@ def test_input_invariance_bad_input() -> None:
     with pytest.raises(InputError, match="random_state"):
         input_invariance(lin, sg)
     bg = lumos.explain(lin, X, method="integrated_gradients", target=T, background=X)
+    assert input_invariance(lin, bg).scores.shape == (len(X),)  # its own explainer, in memory
+    loaded = lumos.Explanation(  # as after save / load: the background is only a shape
+        values=bg.values, data=bg.data, target=bg.target, method=bg.method, params=bg.params
+    )
     with pytest.raises(InputError, match="Explainer instance"):
-        input_invariance(lin, bg)
+        input_invariance(lin, loaded)
 
 
 def test_registry_metadata() -> None:

@@ -210,3 +210,33 @@ def test_explanations_made_elsewhere_are_scored_like_lumos_ones() -> None:
     assert alone.skipped[("captum", "max_sensitivity")] == "needs an explainer it can re-run"
     with pytest.raises(InputError, match="pass explainer="):
         lumos.metrics.max_sensitivity(net, theirs)
+
+
+def test_an_explanation_made_in_this_session_is_re_run_with_its_own_explainer(tmp_path) -> None:
+    """Expected gradients records its background only by shape; the metrics re-run the very
+    explainer that made it (kept in memory), on the randomised copy for the randomisation
+    test; after save / load they ask for the explainer instead."""
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(12, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3))
+    rng = np.random.default_rng(1)
+    x, background = rng.normal(size=(3, 12)), rng.normal(size=(8, 12))
+    kw = {"background": background, "n_samples": 16, "random_state": 0}
+    e = lumos.explain(net, x, method="expected_gradients", target=[0, 1, 2], **kw)
+    sens = lumos.metrics.max_sensitivity(net, e, n_samples=4, radius=0.1, random_state=3)
+    explainer = lumos.attribution.get_explainer("expected_gradients")(net, **kw)
+    same = lumos.metrics.max_sensitivity(
+        net, e, explainer=explainer, n_samples=4, radius=0.1, random_state=3
+    )
+    np.testing.assert_allclose(sens.scores, same.scores, rtol=1e-12)
+    # the randomisation test explains the randomised copy, not the original network
+    rand = lumos.metrics.model_randomisation(net, e, random_state=0)
+    assert (
+        np.abs(rand.extras["randomised_values"] - e.values).reshape(3, -1).max(axis=1).min() > 1e-3
+    )
+    assert rand.mean < 0.9
+    path = e.save(tmp_path / "eg.npz")
+    loaded = lumos.Explanation.load(path)
+    with pytest.raises(InputError, match="only by type and shape"):
+        lumos.metrics.max_sensitivity(net, loaded, n_samples=4)
