@@ -27,7 +27,13 @@ demo: $(VENV)/.stamp-install
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check lumos tests benchmarks
 
-test: lint
+# Browser tests drive Debian's Chromium through Playwright (no browser download).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium
+
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.stamp-dev
