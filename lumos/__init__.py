@@ -15,7 +15,7 @@ import os
 # Keras 3 runs on the torch backend in lumos; set before anything imports keras.
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-from lumos import importance, metrics, surrogate
+from lumos import importance, metrics, plots, surrogate
 from lumos._version import __version__
 from lumos.attribution import available_methods, explain
 from lumos.errors import LumosError
@@ -35,6 +35,7 @@ __all__ = [
     "importance",
     "load_model",
     "metrics",
+    "plots",
     "surrogate",
     "wrap",
 ]

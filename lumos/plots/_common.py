@@ -162,6 +162,12 @@ def display_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     return scaled, ("gray" if scaled.ndim == 2 else None)
 
 
+def grayscale(image: np.ndarray) -> np.ndarray:
+    """A [0, 1] image (H, W) or (H, W, 3) as (H, W): the mean of its channels (colour under a
+    colour map would mix with it)."""
+    return image.mean(axis=-1) if image.ndim == 3 else image
+
+
 def resolve_image(explanation: Explanation, row: int, image: Any, *, func: str) -> np.ndarray:
     """The image to draw under row ``row``'s map, as (H, W) or (H, W, C): ``image`` when
     given ((H, W), (C, H, W) or (H, W, C)), else the row's data (channels first)."""
@@ -203,7 +209,9 @@ def row_title(explanation: Explanation, row: int) -> str:
     parts = [label(explanation.method, 40)]
     t = int(explanation.target[row])
     names = explanation.class_names
-    parts.append(label(names[t], 24) if names is not None and 0 <= t < len(names) else f"output {t}")
+    parts.append(
+        label(names[t], 24) if names is not None and 0 <= t < len(names) else f"output {t}"
+    )
     if explanation.prediction is not None:
         parts.append(f"f(x) = {fmt(float(explanation.prediction[row]))}")
     return "  ·  ".join(parts)

@@ -76,7 +76,7 @@ def bar(explanation: Any, row: int = 0, max_features: int = 10) -> Figure:
     >>> e = Explanation(values=np.array([[0.5, -2.0, 0.1]]), data=np.ones((1, 3)),
     ...                 feature_names=["age", "income", "tenure"])
     >>> fig = bar(e, max_features=2)
-    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()][::-1]  # top to bottom
     ['income = 1', 'age = 1']
     """
     explanation = check_explanation(explanation, func="bar")
@@ -92,7 +92,9 @@ def bar(explanation: Any, row: int = 0, max_features: int = 10) -> Figure:
     xerr = None
     if explanation.stderr is not None:
         xerr = Z95 * explanation.stderr[row].reshape(-1)[order]
-    ax.barh(pos, shown, color=colors, xerr=xerr, ecolor="black", capsize=3 if xerr is not None else 0)
+    ax.barh(
+        pos, shown, color=colors, xerr=xerr, ecolor="black", capsize=3 if xerr is not None else 0
+    )
     ax.set_yticks(pos, [_feature_text(explanation, int(j), row) for j in order])
     ax.axvline(0.0, color="black", linewidth=0.8)
     xlabel = "attribution"
@@ -147,7 +149,7 @@ def waterfall(explanation: Any, row: int = 0, max_features: int = 10) -> Figure:
     >>> e = Explanation(values=np.array([[0.5, -2.0, 0.1]]), data=np.ones((1, 3)),
     ...                 base_value=1.0, prediction=-0.4)
     >>> bars = waterfall(e, max_features=2).axes[0].patches
-    >>> len(bars), float(bars[-1].get_x() + bars[-1].get_width())
+    >>> len(bars), round(float(bars[-1].get_x() + bars[-1].get_width()), 12)
     (3, -0.4)
     """
     explanation = check_explanation(explanation, func="waterfall")
@@ -190,13 +192,12 @@ def waterfall(explanation: Any, row: int = 0, max_features: int = 10) -> Figure:
     pos = np.arange(len(steps))
     ax.barh(pos, widths, left=starts, color=[c for _, _, c in steps])
     for y, (start, width) in enumerate(zip(starts, widths, strict=True)):
-        sign = "+" if width >= 0 else "−"
-        ax.annotate(
-            f"{sign}{fmt(abs(width))}",
-            (start + width, y),
-            xytext=(3 if width >= 0 else -3, 0),
+        ax.annotate(  # right of the bar, clear of the feature labels on the left
+            f"{'+' if width >= 0 else '−'}{fmt(abs(width))}",
+            (max(start, start + width), y),
+            xytext=(3, 0),
             textcoords="offset points",
-            ha="left" if width >= 0 else "right",
+            ha="left",
             va="center",
             fontsize=8,
         )
@@ -205,5 +206,5 @@ def waterfall(explanation: Any, row: int = 0, max_features: int = 10) -> Figure:
     ax.axvline(prediction, color="black", linestyle="--", linewidth=1)
     ax.set_xlabel(f"model output   (base value {fmt(base)}  →  prediction {fmt(prediction)})")
     ax.set_title(row_title(explanation, row), fontsize=10)
-    ax.margins(x=0.15)
+    ax.margins(x=0.2)
     return fig
