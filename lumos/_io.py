@@ -15,7 +15,7 @@ import numpy as np
 
 from lumos.errors import EmptyInputError, InputError, NonNumericError, ShapeError
 
-__all__ = ["IMAGE_EXTENSIONS", "image_files", "label_like_columns", "load_data"]
+__all__ = ["IMAGE_EXTENSIONS", "csv_header", "image_files", "label_like_columns", "load_data"]
 
 #: File extensions read as images (compared case-insensitively).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -31,6 +31,7 @@ def load_data(
     *,
     key: str | None = None,
     drop: str | Sequence[str] | None = None,
+    row_axis: bool = True,
 ) -> tuple[np.ndarray, list[str] | None]:
     """Read the rows of a data file as an array.
 
@@ -56,6 +57,9 @@ def load_data(
         Name of the array to take from a ``.npz`` file holding several.
     drop : str or sequence of str, optional
         CSV columns to leave out (e.g. the label column).
+    row_axis : bool, default True
+        ``.npy`` / ``.npz`` arrays must have a leading row axis (at least two dimensions).
+        ``False`` accepts any shape, e.g. a ground-truth vector of shape (d,).
 
     Returns
     -------
@@ -73,7 +77,7 @@ def load_data(
     NonNumericError
         A CSV column or stored array is not numeric.
     ShapeError
-        A stored array has fewer than two dimensions (no row axis).
+        A stored array has fewer than two dimensions (no row axis) and ``row_axis`` is True.
     EmptyInputError
         The file holds no rows.
 
@@ -109,9 +113,9 @@ def load_data(
     if ext == ".csv":
         return _read_csv(path, drops)
     if ext == ".npy":
-        return _check_stored(_read_npy(path), path), None
+        return _check_stored(_read_npy(path), path, row_axis), None
     if ext == ".npz":
-        return _check_stored(_read_npz(path, key), path), None
+        return _check_stored(_read_npz(path, key), path, row_axis), None
     if ext in IMAGE_EXTENSIONS:
         return _stack_images([path], path), None
     raise InputError(
@@ -168,6 +172,30 @@ def label_like_columns(names: Sequence[str] | None) -> list[str]:
     list of str
     """
     return [n for n in names or [] if n.strip().lower() in _LABEL_NAMES]
+
+
+def csv_header(path: str | os.PathLike[str]) -> list[str] | None:
+    """The column names of a CSV file (its first line), or ``None`` for other files.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    list of str or None
+    """
+    path = os.fspath(path)
+    if os.path.splitext(path)[1].lower() != ".csv" or not os.path.isfile(path):
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            for row in csv.reader(f):
+                if any(cell.strip() for cell in row):
+                    return [h.strip() for h in row]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"cannot read CSV file {path!r} ({exc}).") from None
+    return []
 
 
 # ---------------------------------------------------------------------- CSV
@@ -238,6 +266,12 @@ def _is_number(text: str) -> bool:
 
 # ---------------------------------------------------------------------- numpy files
 def _read_npy(path: str) -> np.ndarray:
+    with open(path, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise InputError(
+                f"cannot read {path!r}: it is not a .npy file (no NumPy header); write it with "
+                "numpy.save."
+            )
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -252,6 +286,13 @@ def _read_npy(path: str) -> np.ndarray:
 
 
 def _read_npz(path: str, key: str | None) -> np.ndarray:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise InputError(
+            f"cannot read {path!r}: it is not a .npz file (not a zip archive); write it with "
+            "numpy.savez."
+        )
     try:
         with np.load(path, allow_pickle=False) as npz:
             names = list(npz.files)
@@ -284,13 +325,15 @@ def _read_npz(path: str, key: str | None) -> np.ndarray:
         raise InputError(f"cannot read {path!r} as a .npz file ({exc}).") from None
 
 
-def _check_stored(arr: np.ndarray, path: str) -> np.ndarray:
+def _check_stored(arr: np.ndarray, path: str, row_axis: bool) -> np.ndarray:
     if arr.dtype == bool:
         arr = arr.astype(np.float64)
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise NonNumericError(
             f"{path!r} holds an array of dtype {arr.dtype}; lumos needs real numbers."
         )
+    if not row_axis:
+        return arr
     if arr.ndim < 2:
         raise ShapeError(
             f"{path!r} holds an array of shape {arr.shape} without a row axis; save it with "

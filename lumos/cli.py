@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lumos._version import __version__
-from lumos.errors import LumosError
+from lumos.errors import InputError, LumosError, ModelError, ShapeError, UnknownNameError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from lumos.models.base import Model
 
 app = typer.Typer(
     name="lumos",
@@ -103,12 +113,553 @@ def metrics() -> None:
     console.print(table)
 
 
+# ---------------------------------------------------------------------- explain / evaluate
+_MODEL_HELP = (
+    "Model file: .keras, .onnx, TorchScript .pt / .pth / .ts, or .pt2 (torch.export). "
+    "Pickle files are refused unless --trust."
+)
+_DATA_HELP = (
+    "Rows: a CSV file (header = feature names), .npy, .npz (one array, or --key), a PNG / "
+    "JPEG image or a folder of them (scaled to [0, 1], channels first)."
+)
+
+
+def _parse_value(text: str) -> Any:
+    """A ``--param`` value: bool, None, int, float, a JSON list / object, else the string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text.strip().startswith(("[", "{")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"cannot parse {text!r} as a JSON list / object ({exc}).") from None
+    return text
+
+
+def _parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``["n_steps=32", "random_state=0"]`` → ``{"n_steps": 32, "random_state": 0}``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InputError(f"--param {item!r} is not of the form key=value (e.g. n_steps=32).")
+        if name in out:
+            raise InputError(f"--param {name} is given twice; give each parameter once.")
+        out[name] = _parse_value(value)
+    return out
+
+
+def _parse_target(text: str) -> Any:
+    if text.strip().lower() == "predicted":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _split_names(values: list[str] | None) -> list[str]:
+    """Comma-separated and repeated option values as one list (``a,b --x c`` → a, b, c)."""
+    return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A Rich spinner with elapsed time on stderr (terminals only); yields
+    ``step(description)``."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not (enabled and err_console.is_terminal),
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+        yield lambda description: bar.update(task, description=escape(description))
+
+
+def _load_rows(
+    path: str | os.PathLike[str],
+    *,
+    key: str | None,
+    drop: list[str] | None,
+    row_axis: bool = True,
+) -> tuple[np.ndarray, list[str] | None]:
+    from lumos._io import load_data
+
+    return load_data(path, key=key, drop=drop or None, row_axis=row_axis)
+
+
+def _load_model(
+    path: Path,
+    *,
+    trust: bool,
+    feature_names: list[str] | None,
+    class_names: list[str] | None,
+    device: str | None,
+) -> Model:
+    from lumos.models import load_model
+
+    hints: dict[str, Any] = {}
+    if feature_names is not None:
+        hints["feature_names"] = feature_names
+    if class_names:
+        hints["class_names"] = class_names
+    if device is not None:
+        hints["device"] = device
+    return load_model(path, trust=trust, **hints)
+
+
+def _check_model_runs(
+    model: Model, x: np.ndarray, *, what: str, path: Path, names: list[str] | None = None
+) -> None:
+    """Fail early, with one line, when the model cannot take these rows.
+
+    ``check_input`` catches a wrong row shape when the model states its input shape; models
+    that do not (TorchScript, torch.export) are run on one row and on two rows, so a wrong
+    shape or a batch size frozen at export time is reported before the long step starts.
+    """
+    import numpy as np
+
+    from lumos._io import label_like_columns
+
+    labels = label_like_columns(names)
+    hint = (
+        f"; {what} has a column named like a label ({', '.join(labels)}): leave it out with "
+        f"--drop {labels[0]}"
+        if labels
+        else ""
+    )
+    try:
+        arr, _ = model.check_input(x, name=what)
+    except ShapeError as exc:
+        raise ShapeError(f"{exc}{hint}") from None
+    for rows in (arr[:1], arr[np.arange(2) % len(arr)]):
+        try:
+            model.evaluate(rows)
+        except LumosError:
+            raise
+        except Exception as exc:
+            # the last line is the cause (TorchScript puts its own traceback first)
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            last = lines[-1] if lines else ""
+            cause = (
+                last if last.split(":")[0].endswith("Error") else f"{type(exc).__name__}: {last}"
+            )
+            export = (
+                "; a .pt2 model exported with a fixed batch size needs a dynamic batch "
+                "dimension (torch.export.export(..., dynamic_shapes=...))"
+                if path.suffix.lower() == ".pt2"
+                else ""
+            )
+            raise ModelError(
+                f"the model in {str(path)!r} fails on {what} rows of shape {arr.shape[1:]} "
+                f"(batch of {len(rows)}): {cause}{hint}{export}"
+            ) from None
+
+
+def _print_table(table: Table) -> None:
+    """A terminal wraps the table to its width; a file or pipe gets it unwrapped."""
+    if console.is_terminal:
+        console.print(table)
+    else:
+        wide = console.options.update_width(10_000)
+        width = max(console.width, console.measure(table, options=wide).maximum)
+        Console(file=console.file, width=width).print(table)
+
+
+def _write_text(path: Path, text: str, what: str) -> None:
+    try:
+        if path.parent != Path():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as exc:
+        raise InputError(f"cannot write the {what} to {str(path)!r} ({exc}).") from None
+
+
+_EXPLAIN_HELP = (
+    "Explain a model file on a data file with one method and write the explanation (.npz)."
+    "\n\nExample: lumos explain model.pt rows.csv --drop label --method integrated_gradients "
+    "--param n_steps=32 --out ig.npz"
+)
+_EVALUATE_HELP = (
+    "Score saved explanations on metrics: prints the method × metric table."
+    "\n\nThe explanations are scored on the rows stored in them; DATA checks that they are "
+    "the rows meant (each explanation's rows must be the first rows of DATA, equal to rtol "
+    "1e-6) and gives the model its feature names; '-' skips the check."
+    "\n\nExample: lumos evaluate model.pt rows.csv --drop label ig.npz shap.npz "
+    "--metrics deletion,sparseness --json table.json"
+)
+
+
+@app.command(help=_EXPLAIN_HELP)
+def explain(
+    model: Annotated[Path, typer.Argument(help=_MODEL_HELP, show_default=False)],
+    data: Annotated[Path, typer.Argument(help=_DATA_HELP, show_default=False)],
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method", "-m", help="Method name (see `lumos methods`).", show_default=False
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Explanation file to write (.npz).", show_default=False),
+    ],
+    target: Annotated[
+        str,
+        typer.Option(
+            help="Output to explain: an index, a class name (see --class-names), or 'predicted'."
+        ),
+    ] = "predicted",
+    background: Annotated[
+        Path | None,
+        typer.Option(help="Background rows (same formats as DATA) for methods that take them."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="Method parameter key=value (int, float, true/false, none, JSON list, or "
+            "text); repeat for several.",
+        ),
+    ] = None,
+    rows: Annotated[int | None, typer.Option(min=1, help="Explain the first N rows only.")] = None,
+    key: Annotated[str | None, typer.Option(help="Array to read from a DATA .npz file.")] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option(help="CSV column to leave out (e.g. the label); repeat or comma-separate."),
+    ] = None,
+    background_key: Annotated[
+        str | None, typer.Option(help="Array to read from a background .npz file.")
+    ] = None,
+    class_names: Annotated[
+        str | None, typer.Option(help="Comma-separated names of the model's outputs.")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Run a torch / Keras model on this device (cpu, cuda).")
+    ] = None,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Load model formats that can run code from the file (pickle). Only for "
+            "files you made yourself.",
+        ),
+    ] = False,
+    top: Annotated[int, typer.Option(min=1, help="Features listed in the summary (tables).")] = 5,
+    progress: Annotated[bool, typer.Option(help="Show a progress indicator.")] = True,
+) -> None:
+    """Explain a model file on a data file with one method and write the explanation (.npz)."""
+    import numpy as np
+
+    from lumos._io import csv_header
+    from lumos.attribution import explain as run_explain
+    from lumos.attribution._base import get_explainer, parameter_names
+
+    # everything that needs no file is checked before the model is loaded
+    allowed = parameter_names(get_explainer(method))
+    params = _parse_params(param)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise UnknownNameError(
+            f"{method!r} has no parameter(s) {unknown}; its parameters are: {', '.join(allowed)}."
+        )
+    if "background" in params:
+        raise InputError("give background rows as a file with --background FILE, not --param.")
+    if background is not None and "background" not in allowed:
+        raise InputError(
+            f"{method!r} takes no background; its parameters are: {', '.join(allowed)}."
+        )
+    tgt = _parse_target(target)
+    drops = _split_names(drop)
+    classes = _split_names([class_names]) if class_names else None
+    if isinstance(tgt, str) and not classes:
+        raise InputError(
+            f"--target {target!r} is a class name, but model files carry no class names: "
+            "give them with --class-names NAME,NAME,... or pass an output index."
+        )
+
+    with _progress(progress) as step:
+        step(f"reading {data}")
+        x, names = _load_rows(data, key=key, drop=drops)
+        if rows is not None:
+            x = x[:rows]
+        if background is not None:
+            step(f"reading {background}")
+            header = csv_header(background) or []
+            bg, bg_names = _load_rows(
+                background, key=background_key, drop=[d for d in drops if d in header]
+            )
+            if names is not None and bg_names is not None and bg_names != names:
+                raise InputError(
+                    f"the background columns {bg_names} differ from DATA's {names}; give both "
+                    "files the same columns in the same order."
+                )
+            params["background"] = bg
+        step(f"loading {model}")
+        m = _load_model(model, trust=trust, feature_names=names, class_names=classes, device=device)
+        _check_model_runs(m, x, what="DATA", path=model, names=names)
+        step(f"explaining {len(x)} row(s) with {method}")
+        e = run_explain(m, x, method=method, target=tgt, **params)
+    try:
+        written = e.save(out)
+    except OSError as exc:
+        raise InputError(f"cannot write the explanation to {str(out)!r} ({exc}).") from None
+
+    console.print(
+        f"[bold]{e.method}[/bold]: {len(e)} row(s) of shape {e.input_shape}, "
+        f"target {escape(target)}, {e.elapsed_s or 0.0:.2f} s"
+    )
+    if len(e.input_shape) == 1:
+        mean_abs = np.abs(e.values).mean(axis=0)
+        mean = e.values.mean(axis=0)
+        order = np.argsort(-mean_abs, kind="stable")[: min(top, e.n_features)]
+        table = Table(title=f"top features (mean |attribution| over {len(e)} row(s))")
+        table.add_column("feature")
+        table.add_column("mean |attribution|", justify="right")
+        table.add_column("mean attribution", justify="right")
+        for j in order:
+            table.add_row(escape(e.feature_label(int(j))), f"{mean_abs[j]:.4g}", f"{mean[j]:+.4g}")
+        _print_table(table)
+    console.print(f"wrote explanation: {escape(written)}")
+
+
+def _explanation_names(paths: list[Path], methods: list[str]) -> list[str]:
+    """Display names: the method, or ``method (file stem)`` where two share a method."""
+    names = []
+    for path, method in zip(paths, methods, strict=True):
+        name = method if methods.count(method) == 1 else f"{method} ({path.stem})"
+        while name in names:
+            name = f"{name}'"
+        names.append(name)
+    return names
+
+
+def _metric_params(items: list[str] | None, requested: list[str]) -> dict[str, dict[str, Any]]:
+    """``["deletion.n_steps=10"]`` → ``{"deletion": {"n_steps": 10}}``."""
+    out: dict[str, dict[str, Any]] = {name: {} for name in requested}
+    for item in items or []:
+        head, sep, value = item.partition("=")
+        metric, dot, name = head.strip().partition(".")
+        if not sep or not dot or not metric or not name:
+            raise InputError(
+                f"--param {item!r} is not of the form metric.key=value (e.g. deletion.n_steps=10)."
+            )
+        if metric not in out:
+            raise InputError(
+                f"--param {item!r} is for metric {metric!r}, which is not among --metrics "
+                f"({', '.join(requested)})."
+            )
+        if name in out[metric]:
+            raise InputError(f"--param {head.strip()} is given twice; give each parameter once.")
+        out[metric][name] = _parse_value(value)
+    return out
+
+
+@app.command(help=_EVALUATE_HELP)
+def evaluate(
+    model: Annotated[Path, typer.Argument(help=_MODEL_HELP, show_default=False)],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help=_DATA_HELP + " The explanations must have been computed on its first rows; "
+            "'-' scores the rows stored in each explanation.",
+            show_default=False,
+        ),
+    ],
+    explanations: Annotated[
+        list[Path],
+        typer.Argument(help="Explanation files written by `lumos explain`.", show_default=False),
+    ],
+    metrics: Annotated[
+        list[str],
+        typer.Option(
+            "--metrics",
+            "-M",
+            help="Metric names, comma-separated or repeated (see `lumos metrics`), or 'all'.",
+            show_default=False,
+        ),
+    ],
+    ground_truth: Annotated[
+        Path | None,
+        typer.Option(help="Ground truth for localisation metrics (masks or relevant features)."),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the table as JSON records.")
+    ] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the table as CSV.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", help="Metric parameter metric.key=value (e.g. deletion.n_steps=10)."
+        ),
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="Array to read from a DATA .npz file.")] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option(help="CSV column to leave out (e.g. the label); repeat or comma-separate."),
+    ] = None,
+    ground_truth_key: Annotated[
+        str | None, typer.Option(help="Array to read from a ground-truth .npz file.")
+    ] = None,
+    class_names: Annotated[
+        str | None, typer.Option(help="Comma-separated names of the model's outputs.")
+    ] = None,
+    random_state: Annotated[
+        int, typer.Option(min=0, help="Seed of every stochastic metric (same for all methods).")
+    ] = 0,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Rows per model call.")] = None,
+    skip_errors: Annotated[
+        bool,
+        typer.Option(
+            "--skip-errors", help="Record a metric that fails as skipped instead of stopping."
+        ),
+    ] = False,
+    device: Annotated[
+        str | None, typer.Option(help="Run a torch / Keras model on this device (cpu, cuda).")
+    ] = None,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Load model formats that can run code from the file (pickle). Only for "
+            "files you made yourself.",
+        ),
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress indicator.")] = True,
+) -> None:
+    """Score saved explanations on metrics: prints the method × metric table.
+
+    The explanations are scored on the rows stored in them; DATA checks that they are the
+    rows meant (each explanation's rows must be the first rows of DATA, equal to rtol 1e-6)
+    and gives the model its feature names; '-' skips the check.
+    """
+    import numpy as np
+
+    from lumos._io import label_like_columns
+    from lumos.explanation import Explanation
+    from lumos.metrics import evaluate as run_evaluate
+    from lumos.metrics import get_metric
+
+    requested = _split_names(metrics)
+    if not requested:
+        raise InputError("--metrics is empty; name metrics (see `lumos metrics`) or 'all'.")
+    request: Any
+    if requested == ["all"]:
+        if param:
+            raise InputError("--param needs the metrics named in --metrics, not 'all'.")
+        request = "all"
+    else:
+        for name in requested:
+            get_metric(name)  # unknown names fail here, listing the valid ones
+        if len(set(requested)) != len(requested):
+            raise InputError(f"--metrics names a metric twice: {requested}.")
+        request = _metric_params(param, requested)
+    classes = _split_names([class_names]) if class_names else None
+
+    with _progress(progress) as step:
+        loaded = []
+        for path in explanations:
+            step(f"reading {path}")
+            loaded.append(Explanation.load(path))
+        names = _explanation_names(explanations, [e.method for e in loaded])
+        feature_names = loaded[0].feature_names
+        if data != "-":
+            step(f"reading {data}")
+            x, feature_names = _load_rows(data, key=key, drop=_split_names(drop))
+            for path, e in zip(explanations, loaded, strict=True):
+                same = (
+                    x.shape[1:] == e.input_shape
+                    and len(x) >= len(e)
+                    and np.allclose(x[: len(e)], e.data, rtol=1e-6, atol=1e-9)
+                )
+                if not same:
+                    labels = label_like_columns(feature_names)
+                    hint = f" (DATA has a label-like column: --drop {labels[0]}?)" if labels else ""
+                    raise InputError(
+                        f"{str(path)!r} explains {len(e)} row(s) of shape {e.input_shape} that "
+                        f"are not the first rows of DATA (shape {x.shape}){hint}; pass the DATA "
+                        "file (and --key / --drop) given to `lumos explain`, or '-' to score "
+                        "the rows stored in the explanations."
+                    )
+        elif key is not None or drop:
+            raise InputError("--key / --drop apply to a DATA file; DATA is '-'.")
+        gt = None
+        if ground_truth is not None:
+            step(f"reading {ground_truth}")
+            gt, _ = _load_rows(ground_truth, key=ground_truth_key, drop=None, row_axis=False)
+        step(f"loading {model}")
+        m = _load_model(
+            model, trust=trust, feature_names=feature_names, class_names=classes, device=device
+        )
+        for path, e in zip(explanations, loaded, strict=True):
+            _check_model_runs(m, e.data, what=f"the rows of {path.name}", path=model)
+        step(f"scoring {len(loaded)} explanation(s)")
+        table = run_evaluate(
+            m,
+            dict(zip(names, loaded, strict=True)),
+            request,
+            ground_truth=gt,
+            random_state=random_state,
+            batch_size=batch_size,
+            errors="skip" if skip_errors else None,
+        )
+
+    ranks = table.ranks()
+    counts = sorted({len(e) for e in loaded})
+    out = Table(
+        title=f"explanation quality, {'/'.join(map(str, counts))} row(s); "
+        "mean ± stderr #rank; ↑ higher, ↓ lower is better"
+    )
+    out.add_column("metric", no_wrap=True)
+    for name in table.methods:
+        out.add_column(escape(name), justify="right")
+    for metric in table.metrics:
+        arrow = "↑" if get_metric(metric).higher_is_better else "↓"
+        cells = []
+        for name in table.methods:
+            r = table.results.get((name, metric))
+            if r is None or not np.isfinite(r.mean):
+                cells.append("—")
+                continue
+            se = f" ± {r.stderr:.2g}" if np.isfinite(r.stderr) else ""
+            cells.append(f"{r.mean:.4g}{se} #{ranks[metric][name]:g}")
+        out.add_row(f"{metric} {arrow}", *cells)
+    _print_table(out)
+    for (name, metric), why in table.skipped.items():
+        console.print(f"skipped {escape(metric)} for {escape(name)}: {escape(why)}")
+    if json_out is not None:
+        _write_text(json_out, table.to_json() + "\n", "JSON table")
+        console.print(f"wrote JSON: {escape(str(json_out))}")
+    if csv_out is not None:
+        _write_text(csv_out, table.to_csv(), "CSV table")
+        console.print(f"wrote CSV: {escape(str(csv_out))}")
+    console.print(f"done in {table.elapsed_s:.1f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning lumos errors into exit code 2 with one line."""
     try:
         app(args=argv, standalone_mode=False)
     except LumosError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        # one line, whatever the message holds (newlines from a wrapped library's error,
+        # square brackets that Rich would read as markup)
+        line = " ".join(str(exc).split())
+        err_console.print(f"[red]error:[/red] {escape(line)}", soft_wrap=True)
         return 2
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
