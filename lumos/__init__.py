@@ -22,6 +22,7 @@ from lumos.errors import LumosError
 from lumos.explanation import Explanation, GlobalExplanation
 from lumos.metrics import evaluate
 from lumos.models import Model, load_model, wrap
+from lumos.report import report
 
 __all__ = [
     "Explanation",
@@ -36,6 +37,7 @@ __all__ = [
     "load_model",
     "metrics",
     "plots",
+    "report",
     "surrogate",
     "wrap",
 ]

@@ -90,7 +90,13 @@ def test_caveats() -> None:
         importance=np.ones(3), method="surrogate_tree", fidelity=0.72, info={"stability": 0.4}
     )
     agreement = pd.DataFrame(
-        {"method_a": ["perm", "perm"], "method_b": ["tree", "shap"], "spearman": [0.9, 0.2]}
+        {
+            "method_a": ["perm", "perm", "tree"],
+            "method_b": ["tree", "shap", "shap"],
+            "spearman": [0.9, 0.2, 0.3],
+            # tree vs shap: low Spearman (a sparse tree) but the same top features: no caveat
+            "top_k_overlap": [1.0, 0.2, 0.8],
+        }
     )
     table = _table({"sg": {"seed_consistency": 0.5}, "ig": {"seed_consistency": 0.95}})
     out = caveats(
@@ -103,7 +109,8 @@ def test_caveats() -> None:
     assert len(out) == 6
     assert "only 72% of held-out rows" in text
     assert "mean overlap 0.40" in text
-    assert "perm and shap disagree" in text and "perm and tree" not in text
+    assert "perm and shap disagree" in text and "top-k overlap 0.20" in text
+    assert "perm and tree" not in text and "tree and shap" not in text
     assert "sg is stochastic" in text and "ig is stochastic" not in text
     assert "0.150 > 0.1" in text and "balanced accuracy 0.60" in text
     good = GlobalExplanation(importance=np.ones(3), fidelity=0.95, info={"stability": 0.9})

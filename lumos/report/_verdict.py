@@ -173,12 +173,20 @@ def caveats(
                 f"{stability:.2f} < {STABILITY_LIMIT}): its feature ranking is unstable."
             )
     if agreement is not None and len(agreement):
-        low = agreement[agreement["spearman"] < AGREEMENT_LIMIT]
-        for _, row in low.iterrows():
+        # disagreement: the rankings differ overall AND their top features differ (a sparse
+        # method such as a tree ranks its unused features arbitrarily, which alone lowers
+        # the Spearman correlation without any disagreement on what matters)
+        low = agreement["spearman"] < AGREEMENT_LIMIT
+        if "top_k_overlap" in agreement:
+            low &= agreement["top_k_overlap"] < AGREEMENT_LIMIT
+        for _, row in agreement[low].iterrows():
+            overlap = (
+                f", top-k overlap {row['top_k_overlap']:.2f}" if "top_k_overlap" in row else ""
+            )
             out.append(
                 f"{row['method_a']} and {row['method_b']} disagree on which features matter "
-                f"(Spearman {row['spearman']:.2f} < {AGREEMENT_LIMIT}): do not rely on either "
-                "ranking alone."
+                f"(Spearman {row['spearman']:.2f}{overlap}, both < {AGREEMENT_LIMIT}): do not "
+                "rely on either ranking alone."
             )
     if table is not None:
         for m in table.methods:
