@@ -53,7 +53,7 @@ def _root(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the results.")] = Path("lumos-demo"),
-    rows: Annotated[int, typer.Option(min=1, help="Test rows to explain.")] = 5,
+    rows: Annotated[int, typer.Option(min=1, help="Test rows to explain.")] = 20,
     epochs: Annotated[int, typer.Option(min=1, help="Maximum training epochs.")] = 60,
     seed: Annotated[int, typer.Option(min=0, help="Random seed.")] = 0,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
