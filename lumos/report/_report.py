@@ -102,6 +102,7 @@ def render_report(
     description: Mapping[str, Any] | None = None,
     notes: Sequence[str] = (),
     extra_figures: Mapping[str, Any] | None = None,
+    stories: Sequence[Any] = (),
 ) -> str:
     """The report as an HTML string (see :func:`report`)."""
     from lumos import plots
@@ -267,6 +268,7 @@ def render_report(
     extra = [
         _png(fig, str(name)) | {"title": str(name)} for name, fig in (extra_figures or {}).items()
     ]
+    story_sections = [_story(i, st) for i, st in enumerate(stories, start=1)]
     template = _ENV.get_template("report.html")
     return template.render(
         title=title,
@@ -282,7 +284,28 @@ def render_report(
         quality=quality,
         caveats=cav,
         extra=extra,
+        stories=story_sections,
     )
+
+
+def _story(i: int, story: Any) -> dict[str, Any]:
+    """A further story (title, summary, facts, figures, notes, evaluation) as a section."""
+    for attr in ("title", "summary", "facts", "figures", "notes"):
+        if not hasattr(story, attr):
+            raise InputError(
+                f"stories[{i - 1}] has no {attr!r}; a story needs title, summary, facts, "
+                "figures and notes (see lumos._stories.Story)."
+            )
+    evaluation = getattr(story, "evaluation", None)
+    return {
+        "id": f"story-{i}",
+        "title": str(story.title),
+        "summary": [str(x) for x in story.summary],
+        "facts": _table_of(story.facts),
+        "figures": [_png(fig, str(caption)) for caption, fig in story.figures.items()],
+        "notes": [str(x) for x in story.notes],
+        "verdict": None if evaluation is None else decide(evaluation).text,
+    }
 
 
 def report(
@@ -323,6 +346,11 @@ def report(
         Paragraphs shown under the summary.
     extra_figures : dict of str to Figure, optional
         Further figures (e.g. a trade-off plot), each under its title.
+    stories : sequence of Story, optional
+        Further studies shown as their own sections after the main one, each with a
+        ``title``, ``summary`` (sentences also listed in the opening summary), ``facts``,
+        ``figures`` (caption → Figure), ``notes`` and optionally an ``evaluation`` table
+        whose verdict is stated (see ``lumos._stories.Story``).
 
     Returns
     -------

@@ -164,3 +164,25 @@ def test_report_in_a_real_browser(credit: dict, tmp_path) -> None:
     assert EVIL in text  # shown as text, never run
     assert scripts == 0
     assert shot.stat().st_size > 10_000
+
+
+def test_further_stories_get_sections_and_open_the_summary(credit: dict) -> None:
+    from types import SimpleNamespace
+
+    fig = lumos.plots.importance(credit["global_explanations"]["permutation"])
+    story = SimpleNamespace(
+        title=f"Shortcut {EVIL}",
+        summary=["The leaked column ranks first (share 0.61)."],
+        facts={"data": "synthetic_credit + leak"},
+        figures={"importance": fig},
+        notes=["Shuffling the leak drops accuracy from 0.98 to 0.71."],
+        evaluation=credit["evaluation"],
+    )
+    html = _render(credit, stories=[story])
+    assert '<section id="story-1">' in html and 'href="#story-1"' in html
+    summary = html.split('<section id="summary">')[1].split("</section>")[0]
+    assert "The leaked column ranks first (share 0.61)." in summary
+    assert "Shortcut &lt;script&gt;" in html and "<script" not in html
+    assert decide(credit["evaluation"]).text in html.split('<section id="story-1">')[1]
+    with pytest.raises(InputError, match="has no 'figures'"):
+        _render(credit, stories=[SimpleNamespace(title="t", summary=[], facts={}, notes=[])])
