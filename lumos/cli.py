@@ -651,6 +651,375 @@ def evaluate(
     console.print(f"done in {table.elapsed_s:.1f} s")
 
 
+# ---------------------------------------------------------------------- report / run
+def _quality_table(records: list[dict[str, Any]], title: str) -> Table:
+    """Method × metric table from :meth:`EvaluationTable.rows` records:
+    mean ± stderr #rank, each metric with its direction."""
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    metrics = list(dict.fromkeys(r["metric"] for r in records))
+    cells = {(r["method"], r["metric"]): r for r in records}
+    out = Table(title=title)
+    out.add_column("metric", no_wrap=True)
+    for name in methods:
+        out.add_column(escape(name), justify="right")
+    for metric in metrics:
+        first = cells[(methods[0], metric)]
+        arrow = "↑" if first["higher_is_better"] else "↓"
+        row = []
+        for name in methods:
+            r = cells.get((name, metric))
+            if r is None or r["mean"] is None:
+                row.append("—")
+                continue
+            se = f" ± {r['stderr']:.2g}" if r["stderr"] is not None else ""
+            rank = f" #{r['rank']:g}" if r["rank"] is not None else ""
+            row.append(f"{r['mean']:.4g}{se}{rank}")
+        out.add_row(f"{escape(metric)} {arrow}", *row)
+    return out
+
+
+def _print_quality(records: list[dict[str, Any]], title: str) -> None:
+    _print_table(_quality_table(records, title))
+    for r in records:
+        if r["skipped"]:
+            console.print(
+                f"skipped {escape(r['metric'])} for {escape(r['method'])}: {escape(r['skipped'])}"
+            )
+
+
+def _print_performance(performance: dict[str, float], title: str) -> None:
+    table = Table(title=title)
+    table.add_column("score")
+    table.add_column("value", justify="right")
+    for name, value in performance.items():
+        table.add_row(name, f"{value:.4g}")
+    _print_table(table)
+
+
+_REPORT_HELP = (
+    "Write one self-contained HTML report of a model file on a data file: performance "
+    "(with labels), permutation importance and a surrogate tree (tables), the local "
+    "explanations given and their quality on metrics, a verdict and caveats."
+    "\n\nPermutation importance runs on tables with labels, the surrogate on tables, unless "
+    "--permutation / --surrogate (or --no-...) say otherwise. Metrics that re-run an "
+    "explainer (robustness, randomisation) are skipped, with the reason, for explanation "
+    "files that record their background only by its shape."
+    "\n\nExample: lumos report model.pt rows.csv --label-column label ig.npz shap.npz "
+    "--out report.html"
+)
+
+
+@app.command(help=_REPORT_HELP)
+def report(
+    model: Annotated[Path, typer.Argument(help=_MODEL_HELP, show_default=False)],
+    data: Annotated[
+        Path,
+        typer.Argument(help=_DATA_HELP + " The model is judged on every row.", show_default=False),
+    ],
+    explanations: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Explanation files written by `lumos explain`.", show_default=False),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
+        "report.html"
+    ),
+    labels: Annotated[
+        Path | None, typer.Option(help="Labels of DATA's rows: a .npy / .npz / one-column CSV.")
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="The CSV column of DATA holding the labels.")
+    ] = None,
+    metrics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metrics",
+            "-M",
+            help="Metrics scoring the explanations, comma-separated or repeated, or 'all' "
+            "(default: deletion, faithfulness_correlation, sparseness).",
+            show_default=False,
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", help="Metric parameter metric.key=value (e.g. deletion.n_steps=10)."
+        ),
+    ] = None,
+    surrogate: Annotated[
+        bool | None,
+        typer.Option(
+            "--surrogate/--no-surrogate",
+            help="Fit a surrogate tree to the model (default: on tables).",
+            show_default=False,
+        ),
+    ] = None,
+    max_depth: Annotated[int, typer.Option(min=1, help="Depth of the surrogate tree.")] = 3,
+    permutation: Annotated[
+        bool | None,
+        typer.Option(
+            "--permutation/--no-permutation",
+            help="Permutation importance (against the labels, else the model's own "
+            "predictions) (default: on tables with labels).",
+            show_default=False,
+        ),
+    ] = None,
+    n_repeats: Annotated[int, typer.Option(min=1, help="Permutation repeats.")] = 5,
+    title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
+    key: Annotated[str | None, typer.Option(help="Array to read from a DATA .npz file.")] = None,
+    labels_key: Annotated[
+        str | None, typer.Option(help="Array to read from a --labels .npz file.")
+    ] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option(help="CSV column to leave out (e.g. an id); repeat or comma-separate."),
+    ] = None,
+    class_names: Annotated[
+        str | None, typer.Option(help="Comma-separated names of the model's outputs.")
+    ] = None,
+    random_state: Annotated[
+        int, typer.Option(min=0, help="Seed of permutations, the surrogate and the metrics.")
+    ] = 0,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Rows per model call.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Run a torch / Keras model on this device (cpu, cuda).")
+    ] = None,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            "--trust",
+            help="Load model formats that can run code from the file (pickle). Only for "
+            "files you made yourself.",
+        ),
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress indicator.")] = True,
+) -> None:
+    """Write one self-contained HTML report of a model file on a data file."""
+    from lumos import importance
+    from lumos import surrogate as surrogates
+    from lumos._config import (
+        DEFAULT_METRICS,
+        evaluate_explanations,
+        load_labeled_data,
+        metric_parameter_names,
+    )
+    from lumos.explanation import Explanation
+    from lumos.metrics import get_metric
+    from lumos.metrics import performance as perf
+    from lumos.report import report as write_report
+
+    # everything that needs no file is checked before anything is loaded
+    if labels is not None and label_column is not None:
+        raise InputError("give the labels with --labels FILE or --label-column COL, not both.")
+    if labels_key is not None and labels is None:
+        raise InputError("--labels-key selects an array of the --labels file; give --labels.")
+    paths = list(explanations or [])
+    requested = _split_names(metrics)
+    if requested and not paths:
+        raise InputError("--metrics scores explanations; give explanation files after DATA.")
+    if param and not paths:
+        raise InputError("--param sets metric parameters; give explanation files after DATA.")
+    request: Any = None
+    if paths:
+        requested = requested or list(DEFAULT_METRICS)
+        if requested == ["all"]:
+            if param:
+                raise InputError("--param needs the metrics named in --metrics, not 'all'.")
+            request = "all"
+        else:
+            for name in requested:
+                get_metric(name)  # unknown names fail here, listing the valid ones
+            if len(set(requested)) != len(requested):
+                raise InputError(f"--metrics names a metric twice: {requested}.")
+            request = _metric_params(param, requested)
+            for name, given in request.items():
+                allowed = metric_parameter_names(name)
+                unknown = sorted(set(given) - set(allowed))
+                if unknown:
+                    raise UnknownNameError(
+                        f"metric {name!r} has no parameter(s) {unknown}; its parameters are: "
+                        f"{', '.join(allowed)}."
+                    )
+    classes = _split_names([class_names]) if class_names else None
+
+    notes: list[str] = []
+    with _progress(progress) as step:
+        step(f"reading {data}")
+        x, names, y = load_labeled_data(
+            data,
+            key=key,
+            drop=_split_names(drop),
+            labels=labels,
+            labels_key=labels_key,
+            label_column=label_column,
+        )
+        loaded = []
+        for path in paths:
+            step(f"reading {path}")
+            e = Explanation.load(path)
+            if e.input_shape != x.shape[1:]:
+                raise ShapeError(
+                    f"{str(path)!r} explains rows of shape {e.input_shape} but DATA has rows of "
+                    f"shape {x.shape[1:]}; pass the DATA file (and --key / --drop / "
+                    "--label-column) the explanation was made on."
+                )
+            loaded.append(e)
+        local = dict(
+            zip(_explanation_names(paths, [e.method for e in loaded]), loaded, strict=True)
+        )
+        step(f"loading {model}")
+        m = _load_model(model, trust=trust, feature_names=names, class_names=classes, device=device)
+        _check_model_runs(m, x, what="DATA", path=model, names=names)
+        tabular = x.ndim == 2
+        performance = None if y is None else perf.summary(m, x, y, batch_size=batch_size)
+
+        global_: dict[str, Any] = {}
+        if permutation if permutation is not None else (tabular and y is not None):
+            step(f"permutation importance ({n_repeats} repeats over {len(x)} rows)")
+            try:
+                global_["permutation"] = importance.permutation(
+                    m, x, y, n_repeats=n_repeats, batch_size=batch_size, random_state=random_state
+                )
+            except LumosError as exc:
+                if permutation:
+                    raise
+                notes.append(f"no permutation importance: {exc}")
+        for name, e in local.items():
+            if len(e.input_shape) == 1:
+                global_[f"{name} (mean |φ|)"] = importance.aggregate(e)
+        tree = None
+        if surrogate if surrogate is not None else tabular:
+            step(f"fitting a surrogate tree of depth {max_depth}")
+            try:
+                tree = surrogates.fit(
+                    m,
+                    x,
+                    kind="tree",
+                    max_depth=max_depth,
+                    batch_size=batch_size,
+                    random_state=random_state,
+                )
+                global_["surrogate tree"] = tree
+            except LumosError as exc:
+                if surrogate:
+                    raise
+                notes.append(f"no surrogate tree: {exc}")
+        table = None
+        if local:
+            step(f"scoring {len(local)} explanation(s)")
+            table = evaluate_explanations(
+                m, local, request, random_state=random_state, batch_size=batch_size
+            )
+        step(f"writing {out}")
+        description = {"data file": data.name, "model file": model.name}
+        if paths:
+            description["explanation files"] = ", ".join(p.name for p in paths)
+        try:
+            written = write_report(
+                m,
+                x,
+                y,
+                out=out,
+                title=title or f"lumos report — {model.name} on {data.name}",
+                explanations=local,
+                global_explanations=global_,
+                surrogate=tree,
+                evaluation=table,
+                performance=performance,
+                description=description,
+                notes=notes,
+            )
+        except OSError as exc:
+            raise InputError(f"cannot write the report to {str(out)!r} ({exc}).") from None
+
+    console.print(
+        f"[bold]{escape(model.name)}[/bold] on {len(x)} row(s) of {escape(data.name)}"
+        + ("" if y is not None else " (no labels: no performance)")
+    )
+    if performance is not None:
+        _print_performance(performance, "performance")
+    if "permutation" in global_:
+        g = global_["permutation"]
+        top = Table(title=f"permutation importance ({n_repeats} repeats), top features")
+        top.add_column("feature")
+        top.add_column("importance", justify="right")
+        for j in g.ranking[:5]:
+            se = f" ± {g.stderr[j]:.2g}" if g.stderr is not None else ""
+            top.add_row(escape(g.feature_label(int(j))), f"{g.importance[j]:.4g}{se}")
+        _print_table(top)
+    if tree is not None:
+        console.print(f"surrogate tree (depth {max_depth}): fidelity {tree.fidelity:.4f}")
+    if table is not None:
+        _print_quality(
+            table.rows(), "explanation quality: mean ± stderr #rank; ↑ higher, ↓ lower is better"
+        )
+    for note in notes:
+        console.print(escape(note))
+    console.print(f"wrote report: {escape(written)}", soft_wrap=True)
+
+
+_RUN_HELP = (
+    "Run the whole pipeline from one TOML config file: data, model (a file or a training "
+    "recipe), explanations, global importance, evaluation and the report."
+    "\n\nCONFIG is a .toml file, or lumos:NAME for a config shipped with lumos "
+    "(lumos:breast_cancer, which --example runs). Sections: \\[data], \\[model], "
+    "\\[\\[explain]], \\[evaluate], \\[global], \\[output]; --check validates a config "
+    "and prints its steps."
+    "\n\nExample: lumos run pipeline.toml --out results"
+)
+
+
+@app.command(help=_RUN_HELP)
+def run(
+    config: Annotated[
+        str | None,
+        typer.Argument(help="Config file (.toml), or lumos:NAME.", show_default=False),
+    ] = None,
+    example: Annotated[
+        bool,
+        typer.Option(
+            "--example",
+            help="Run the shipped example lumos:breast_cancer (the demo's first story, small).",
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder (instead of \\[output] folder)."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Check the config and list its steps; run nothing.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run the whole pipeline from one TOML config file."""
+    from lumos._config import describe, load_config, replace_output, run_config
+
+    if example and config is not None:
+        raise InputError("give a CONFIG file or --example, not both.")
+    if config is None and not example:
+        raise InputError("give a CONFIG.toml file, lumos:NAME for a shipped config, or --example.")
+    cfg = load_config("lumos:breast_cancer" if example else str(config))
+    if out is not None:
+        cfg = replace_output(cfg, out)
+    if check:
+        console.print(f"[bold]{escape(cfg.source)}[/bold]: the config is valid")
+        for line in describe(cfg):
+            console.print(escape(line), soft_wrap=True)
+        return
+    console.print(f"[bold]lumos run[/bold] {escape(cfg.source)}")
+    files = run_config(cfg, progress=progress)
+    if "performance" in files:
+        with open(files["performance"], encoding="utf-8") as fh:
+            _print_performance(json.load(fh), "performance on the test rows")
+    if "evaluation_json" in files:
+        with open(files["evaluation_json"], encoding="utf-8") as fh:
+            _print_quality(
+                json.load(fh),
+                "explanation quality: mean ± stderr #rank; ↑ higher, ↓ lower is better",
+            )
+    for kind, path in files.items():
+        console.print(f"wrote {escape(kind)}: {escape(path)}", soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning lumos errors into exit code 2 with one line."""
     try:

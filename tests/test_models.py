@@ -188,6 +188,17 @@ def test_output_kind_detection_and_override(x: np.ndarray) -> None:
     probs = lumos.wrap(lambda a: np.full((len(a), 2), 0.5), input_shape=(D,))
     assert probs.output_kind == "probability"
     assert lumos.wrap(lambda a: a[:, :3], input_shape=(D,)).output_kind == "logit"
+    # TorchScript keeps the last layer's class name: scripted / traced softmax nets too
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(torch_net())
+        traced = torch.jit.trace(torch_net(), torch.zeros(2, D))
+    assert lumos.wrap(scripted).output_kind == "probability"
+    assert lumos.wrap(traced).output_kind == "probability"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = torch.jit.script(torch_net(softmax=False))
+    assert lumos.wrap(plain, input_shape=(D,)).output_kind == "logit"
 
 
 def test_sklearn_pipeline_and_dataframe_names(x: np.ndarray) -> None:

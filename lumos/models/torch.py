@@ -86,6 +86,9 @@ class TorchModel(Model):
         last = _last_leaf(self.module)
         if isinstance(last, (torch.nn.Softmax, torch.nn.Sigmoid)):
             return "probability"
+        # TorchScript (scripted or traced) modules keep the original class name
+        if getattr(last, "original_name", None) in ("Softmax", "Sigmoid"):
+            return "probability"
         return super()._detect_output_kind()
 
     def _forward(self, chunk: np.ndarray) -> np.ndarray:

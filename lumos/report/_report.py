@@ -146,7 +146,8 @@ def render_report(
     agree = None
     agree_rows: list[dict[str, str]] = []
     if len(global_explanations) >= 2:
-        agree = agreement(global_explanations)
+        d = len(next(iter(global_explanations.values())))
+        agree = agreement(global_explanations, k=min(5, d))
         global_figs.append(_png(plots.agreement_heatmap(agree), "agreement between methods"))
         agree_rows = [
             {
