@@ -27,6 +27,10 @@ def test_demo_trains_explains_and_writes(tmp_path, capsys) -> None:
     for section in ("summary", "data-model", "global", "surrogate", "local", "quality"):
         assert f'<section id="{section}">' in html
     assert "Explanation method to trust:" in html
+    # the other three stories, each a section listed in the opening summary
+    for i in (1, 2, 3):
+        assert f'<section id="story-{i}">' in html and f'href="#story-{i}"' in html
+    assert "Medical diagnosis" in html
     assert (out / "model.keras").stat().st_size > 10_000
 
 

@@ -103,6 +103,7 @@ def render_report(
     notes: Sequence[str] = (),
     extra_figures: Mapping[str, Any] | None = None,
     stories: Sequence[Any] = (),
+    heading: str | None = None,
 ) -> str:
     """The report as an HTML string (see :func:`report`)."""
     from lumos import plots
@@ -286,6 +287,7 @@ def render_report(
         caveats=cav,
         extra=extra,
         stories=story_sections,
+        heading=heading,
     )
 
 
@@ -347,6 +349,8 @@ def report(
         Paragraphs shown under the summary.
     extra_figures : dict of str to Figure, optional
         Further figures (e.g. a trade-off plot), each under its title.
+    heading : str, optional
+        A name for the main study, shown above its summary lines when there are stories.
     stories : sequence of Story, optional
         Further studies shown as their own sections after the main one, each with a
         ``title``, ``summary`` (sentences also listed in the opening summary), ``facts``,
