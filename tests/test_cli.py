@@ -11,7 +11,7 @@ from lumos import Explanation
 from lumos.cli import main
 
 
-def test_demo_trains_explains_and_writes(tmp_path, capsys) -> None:
+def test_demo_trains_explains_and_writes(tmp_path, capsys, open_in_chromium) -> None:
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
@@ -31,6 +31,13 @@ def test_demo_trains_explains_and_writes(tmp_path, capsys) -> None:
     for i in (1, 2, 3):
         assert f'<section id="story-{i}">' in html and f'href="#story-{i}"' in html
     assert "Medical diagnosis" in html
+    # the demo report in a real browser: loads cleanly, every figure renders
+    seen = open_in_chromium(out / "index.html")
+    assert seen["errors"] == [] and seen["dialogs"] == [] and seen["requests"] == []
+    assert len(seen["images"]) >= 20
+    assert all(c and w > 0 and h > 0 for c, w, h in seen["images"])
+    assert seen["sections"][:2] == ["summary", "data-model"] and "caveats" in seen["sections"]
+    assert seen["scripts"] == 0
     assert (out / "model.keras").stat().st_size > 10_000
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
-import shutil
 
 import numpy as np
 import pytest
@@ -17,7 +17,6 @@ from lumos.report._verdict import decide
 
 EVIL = "<script>alert(1)</script>"
 SECTIONS = ("summary", "data-model", "global", "surrogate", "local", "quality", "caveats")
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -124,46 +123,19 @@ def test_image_report_uses_method_grids() -> None:
     )
 
 
-def test_report_in_a_real_browser(credit: dict, tmp_path) -> None:
+def test_report_in_a_real_browser(credit: dict, tmp_path, open_in_chromium) -> None:
     """Headless Chromium: no console errors, no script runs (no dialog), every image
     renders, every section is there, the script-like feature name shows as text."""
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which(CHROMIUM), "browser tests need Debian's chromium: `make test` installs it"
-
     path = tmp_path / "report.html"
     path.write_text(_render(credit), encoding="utf-8")
-    errors: list[str] = []
-    dialogs: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("dialog", lambda dlg: (dialogs.append(dlg.message), dlg.dismiss()))
-            page.on("request", lambda r: errors.append(f"request {r.url}")
-                    if not r.url.startswith(("file:", "data:")) else None)  # fmt: skip
-            page.goto(path.as_uri())
-            images = page.eval_on_selector_all(
-                "img", "els => els.map(e => [e.complete, e.naturalWidth, e.naturalHeight])"
-            )
-            sections = page.eval_on_selector_all("section", "els => els.map(e => e.id)")
-            text = page.inner_text("body")
-            scripts = page.eval_on_selector_all("script", "els => els.length")
-            shot = tmp_path / "report.png"
-            page.screenshot(path=str(shot), full_page=False)
-        finally:
-            browser.close()
-    assert errors == [] and dialogs == []
+    seen = open_in_chromium(path)
+    assert seen["errors"] == [] and seen["dialogs"] == [] and seen["requests"] == []
+    images = seen["images"]
     assert len(images) >= 9 and all(c and w > 0 and h > 0 for c, w, h in images)
-    assert sections == list(SECTIONS)
-    assert EVIL in text  # shown as text, never run
-    assert scripts == 0
-    assert shot.stat().st_size > 10_000
+    assert seen["sections"] == list(SECTIONS)
+    assert EVIL in seen["text"]  # shown as text, never run
+    assert seen["scripts"] == 0
+    assert os.path.getsize(seen["screenshot"]) > 10_000
 
 
 def test_further_stories_get_sections_and_open_the_summary(credit: dict) -> None:
