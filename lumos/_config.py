@@ -72,6 +72,7 @@ from typing import Any
 
 import numpy as np
 
+from lumos._progress import spinner
 from lumos.errors import InputError, LumosError, ModelError, UnknownNameError
 
 __all__ = [
@@ -944,29 +945,6 @@ class _Data:
 
 
 @contextlib.contextmanager
-def _step(progress: bool, description: str) -> Iterator[None]:
-    """A transient Rich spinner with elapsed time on stderr while a step runs."""
-    if not progress:
-        yield
-        return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
-        bar.add_task(escape(description), total=None)
-        yield
-
-
-@contextlib.contextmanager
 def _where(source: str, where: str) -> Iterator[None]:
     """Prefix lumos errors (and the TypeError / ValueError a bad parameter value raises in a
     library call) with the config file and section they come from."""
@@ -1182,10 +1160,10 @@ def run_config(config: Config, *, progress: bool = False) -> dict[str, str]:
 
     src = config.source
     t0 = time.perf_counter()
-    with _step(progress, "loading the data"), _where(src, "[data]"):
+    with spinner(progress, "loading the data"), _where(src, "[data]"):
         data = _load_data(config)
     # a trained network shows lumos.zoo.fit's own epoch bar instead of a spinner
-    with _step(progress and config.model.path is not None, "loading the model"):
+    with spinner(progress and config.model.path is not None, "loading the model"):
         model, net, model_about = _make_model(config, data, progress)
     performance = None
     if data.y_test is not None:
@@ -1201,7 +1179,7 @@ def run_config(config: Config, *, progress: bool = False) -> dict[str, str]:
         if background is not None:
             params["background"] = background
         where = f"[[explain]] #{i} ({ex.method})"
-        with _step(progress, f"explaining {rows} row(s) with {ex.name}"), _where(src, where):
+        with spinner(progress, f"explaining {rows} row(s) with {ex.name}"), _where(src, where):
             local[ex.name] = explain(model, x, method=ex.method, target=ex.target, **params)
         explained[ex.name] = rows
 
@@ -1210,7 +1188,7 @@ def run_config(config: Config, *, progress: bool = False) -> dict[str, str]:
     tree = None
     if g.permutation:
         with (
-            _step(progress, f"permutation importance ({g.n_repeats} repeats)"),
+            spinner(progress, f"permutation importance ({g.n_repeats} repeats)"),
             _where(src, "[global]"),
         ):
             global_["permutation"] = importance.permutation(
@@ -1227,7 +1205,7 @@ def run_config(config: Config, *, progress: bool = False) -> dict[str, str]:
                 global_[f"{name} (mean |φ|)"] = importance.aggregate(e)
     if g.surrogate is not None:
         kw = {k: v for k, v in (("max_depth", g.max_depth), ("n_features", g.n_features)) if v}
-        with _step(progress, f"fitting a surrogate {g.surrogate}"), _where(src, "[global]"):
+        with spinner(progress, f"fitting a surrogate {g.surrogate}"), _where(src, "[global]"):
             tree = surrogates.fit(
                 model, data.x_test, kind=g.surrogate, random_state=config.seed, **kw
             )
@@ -1258,7 +1236,7 @@ def run_config(config: Config, *, progress: bool = False) -> dict[str, str]:
                         f"every [[explain]] the same rows (now {counts}) to score it."
                     )
                 ground_truth = value[: counts[0]]
-        with _step(progress, "scoring the explanations"), _where(src, "[evaluate]"):
+        with spinner(progress, "scoring the explanations"), _where(src, "[evaluate]"):
             table = evaluate_explanations(
                 model,
                 local,
@@ -1277,7 +1255,7 @@ def run_config(config: Config, *, progress: bool = False) -> dict[str, str]:
             f"{src} [output]: cannot create the folder {str(folder)!r} ({exc})."
         ) from None
     files: dict[str, str] = {}
-    with _step(progress, f"writing to {folder}"):
+    with spinner(progress, f"writing to {folder}"):
         for name, e in local.items():
             files[f"explanation:{name}"] = e.save(folder / "explanations" / f"{name}.npz")
         if "permutation" in global_:
@@ -1315,7 +1293,7 @@ def run_config(config: Config, *, progress: bool = False) -> dict[str, str]:
                 + ", ".join(n if n == e.method else f"{n} ({e.method})" for n, e in local.items())
             )
         title = config.output.title or f"lumos run — {Path(src).stem}"
-        with _step(progress, "writing the report"), _where(src, "[output]"):
+        with spinner(progress, "writing the report"), _where(src, "[output]"):
             files["report"] = report(
                 model,
                 data.x_test,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lumos._progress import spinner
 from lumos._version import __version__
 from lumos.errors import InputError, LumosError, ModelError, ShapeError, UnknownNameError
 
@@ -170,24 +169,6 @@ def _parse_target(text: str) -> Any:
 def _split_names(values: list[str] | None) -> list[str]:
     """Comma-separated and repeated option values as one list (``a,b --x c`` → a, b, c)."""
     return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
-
-
-@contextlib.contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str], None]]:
-    """A Rich spinner with elapsed time on stderr (terminals only); yields
-    ``step(description)``."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=not (enabled and err_console.is_terminal),
-    ) as bar:
-        task = bar.add_task("starting", total=None)
-        yield lambda description: bar.update(task, description=escape(description))
 
 
 def _load_rows(
@@ -393,7 +374,7 @@ def explain(
             "give them with --class-names NAME,NAME,... or pass an output index."
         )
 
-    with _progress(progress) as step:
+    with spinner(progress) as step:
         step(f"reading {data}")
         x, names = _load_rows(data, key=key, drop=drops)
         if rows is not None:
@@ -571,7 +552,7 @@ def evaluate(
         request = _metric_params(param, requested)
     classes = _split_names([class_names]) if class_names else None
 
-    with _progress(progress) as step:
+    with spinner(progress) as step:
         loaded = []
         for path in explanations:
             step(f"reading {path}")
@@ -842,7 +823,7 @@ def report(
     classes = _split_names([class_names]) if class_names else None
 
     notes: list[str] = []
-    with _progress(progress) as step:
+    with spinner(progress) as step:
         step(f"reading {data}")
         x, names, y = load_labeled_data(
             data,

@@ -114,7 +114,11 @@ def render_page(
 
 def write_page(path: str | os.PathLike[str], **kwargs: Any) -> str:
     """Render with :func:`render_page` and write to ``path`` (UTF-8); returns the path."""
-    html = render_page(**kwargs)
+    return write_html(path, render_page(**kwargs))
+
+
+def write_html(path: str | os.PathLike[str], html: str) -> str:
+    """Write ``html`` to ``path`` (UTF-8), making its folder; returns the path."""
     path = os.fspath(path)
     directory = os.path.dirname(path)
     if directory:

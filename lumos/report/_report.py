@@ -22,7 +22,7 @@ from lumos._version import __version__
 from lumos.errors import InputError
 from lumos.explanation import Explanation, GlobalExplanation
 from lumos.models.base import Model, wrap
-from lumos.report._html import _ENV
+from lumos.report._html import _ENV, write_html
 from lumos.report._verdict import caveats as _caveats
 from lumos.report._verdict import decide
 
@@ -362,11 +362,4 @@ def report(
     str
         The path written.
     """
-    html = render_report(model, x, y, **sections)
-    path = os.fspath(out)
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(html)
-    return path
+    return write_html(out, render_report(model, x, y, **sections))
