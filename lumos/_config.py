@@ -45,6 +45,8 @@ wrong type or a missing required key is an error that names it and lists the val
     [output]                        # optional
     folder = "lumos-run"            # relative to the current folder
     # report = true  model = true  title = "..."
+    # stories = ["images", "shortcut", "tradeoff"]   # further studies (lumos._stories)
+    # heading = "..."               # the name of this config's own study in the summary
 
 :func:`load_config` parses and checks a file into a :class:`Config`; :func:`run_config` runs
 it and writes ``explanations/<name>.npz``, ``global/*.npz``, ``evaluation.json`` / ``.csv``,
@@ -181,6 +183,10 @@ class OutputConfig:
     report: bool = True
     model: bool = True
     title: str | None = None
+    #: Further studies of lumos._stories added to the report as their own sections.
+    stories: tuple[str, ...] = ()
+    #: A name for the config's own study, above its lines in the report's summary.
+    heading: str | None = None
 
 
 @dataclass(frozen=True)
@@ -743,13 +749,28 @@ def _parse_global(t: dict[str, Any], check: _Checker) -> GlobalConfig:
 
 
 def _parse_output(t: dict[str, Any], check: _Checker) -> OutputConfig:
-    spec = {"folder": _TEXT, "report": _BOOL, "model": _BOOL, "title": _TEXT}
+    from lumos._stories import STORIES
+
+    spec = {
+        "folder": _TEXT,
+        "report": _BOOL,
+        "model": _BOOL,
+        "title": _TEXT,
+        "stories": _TEXTS,
+        "heading": _TEXT,
+    }
     check.keys(t, spec, "[output]")
+    stories = tuple(
+        check.name(name, list(STORIES), "[output] stories", "story")
+        for name in t.get("stories", [])
+    )
     return OutputConfig(
         folder=Path(t.get("folder", "lumos-run")).expanduser(),
         report=t.get("report", True),
         model=t.get("model", True),
         title=t.get("title"),
+        stories=stories,
+        heading=t.get("heading"),
     )
 
 
@@ -1293,6 +1314,13 @@ def run_config(config: Config, *, progress: bool = False) -> dict[str, str]:
                 + ", ".join(n if n == e.method else f"{n} ({e.method})" for n, e in local.items())
             )
         title = config.output.title or f"lumos run — {Path(src).stem}"
+        stories = []
+        if config.output.stories:
+            from lumos._stories import STORIES
+
+            for name in config.output.stories:
+                with spinner(progress, f"story: {name}"), _where(src, "[output] stories"):
+                    stories.append(STORIES[name](seed=config.seed, progress=progress))
         with spinner(progress, "writing the report"), _where(src, "[output]"):
             files["report"] = report(
                 model,
@@ -1307,6 +1335,8 @@ def run_config(config: Config, *, progress: bool = False) -> dict[str, str]:
                 performance=performance,
                 description=description,
                 notes=[f"Made by `lumos run {src}` in {time.perf_counter() - t0:.0f} s."],
+                stories=stories,
+                heading=config.output.heading,
             )
     return files
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numbers
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -956,3 +956,11 @@ def tradeoff_story(
         notes=notes,
         numbers={key: float(v) for key, v in numbers_.items()},
     )
+
+
+#: The stories by the name a config's ``[output] stories`` uses.
+STORIES: dict[str, Callable[..., Story]] = {
+    "images": images_story,
+    "shortcut": shortcut_story,
+    "tradeoff": tradeoff_story,
+}

@@ -1,4 +1,4 @@
-"""The four steps wired together: data → model → explain → report (used by the CLI)."""
+"""The demo: the shipped config ``lumos/configs/demo.toml`` (four stories, one report)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
-
-import numpy as np
 
 from lumos.explanation import Explanation
 
@@ -23,7 +21,8 @@ class DemoResult:
     explanation : Explanation
         ``feature_ablation`` explanations of the first test rows.
     files : dict of str to str
-        ``"explanations"``, ``"model"``, ``"html"`` → paths written.
+        What :func:`lumos._config.run_config` wrote, by kind (``"report"``,
+        ``"explanation:feature_ablation"``, ``"model"``, ...) → path.
     timings : dict of str to float
         Seconds spent per step.
     """
@@ -43,10 +42,13 @@ def run_demo(
     seed: int = 0,
     progress: bool = True,
 ) -> DemoResult:
-    """The four stories of the demo in one report.
+    """The demo: the shipped config ``lumos/configs/demo.toml`` run by ``lumos run``.
 
-    1. Medical diagnosis: the classic Keras MLP on breast cancer; three local methods,
-       permutation importance, a surrogate tree, six metrics and the verdict.
+    Four stories in one report:
+
+    1. Medical diagnosis: the classic Keras MLP on breast cancer; feature ablation, kernel
+       SHAP and integrated gradients, permutation importance, a surrogate tree, six metrics
+       and the verdict.
     2. Images: the reference CNN on digits, gradient and perturbation maps side by side, the
        randomisation sanity check, localisation scored on ``synthetic_shapes`` masks.
     3. Finance with a planted shortcut: ``synthetic_credit`` with a leaked column that the
@@ -56,128 +58,45 @@ def run_demo(
     Parameters
     ----------
     out_dir : path
-        Folder for ``explanations.npz`` (feature ablation), ``model.keras`` and
-        ``index.html`` (the report of all four stories).
+        Folder for the results: ``report.html``, ``explanations/*.npz``, ``global/*.npz``,
+        ``evaluation.json`` / ``.csv``, ``performance.json``, ``model.keras``, ``config.toml``.
     n_rows : int
-        Test rows to explain.
+        Test rows explained by each method of story 1.
     epochs : int
-        Maximum training epochs (early stopping usually ends sooner).
+        Maximum training epochs of story 1 (early stopping usually ends sooner).
     seed : int
-        Seed for the split-independent parts: initial weights, shuffling, validation split.
+        Seed of every step.
     progress : bool
-        Show Rich progress bars.
+        Show Rich progress.
 
     Returns
     -------
     DemoResult
     """
-    from lumos import datasets, importance, surrogate, zoo
-    from lumos.attribution import explain
-    from lumos.metrics import evaluate
-    from lumos.models import wrap
-    from lumos.report import report
+    import dataclasses
+    import json
+    from pathlib import Path
 
-    timings: dict[str, float] = {}
+    from lumos._config import example_configs, load_config, run_config
+
     t0 = time.perf_counter()
-    data = datasets.breast_cancer()
-    net = zoo.keras_mlp(data.n_features, data.n_classes, seed=seed)
-    history = zoo.fit(net, data.x_train, data.y_train, epochs=epochs, seed=seed, progress=progress)
-    timings["train_s"] = time.perf_counter() - t0
-
-    model = wrap(net, feature_names=data.feature_names, class_names=data.class_names)
-    predicted = np.argmax(model(data.x_test), axis=1)
-    accuracy = float(np.mean(predicted == data.y_test))
-
-    t1 = time.perf_counter()
-    rows = data.x_test[:n_rows]
-    explanation = explain(
-        model, rows, method="feature_ablation", baseline="mean", background=data.x_train
-    )
-    local = {
-        "feature_ablation": explanation,
-        "kernel_shap": explain(
-            model, rows, method="kernel_shap", background=data.x_train[:50], n_samples=512,
-            random_state=seed,
+    config = load_config(example_configs()["demo"])
+    config = dataclasses.replace(
+        config,
+        seed=seed,
+        model=dataclasses.replace(
+            config.model, seed=seed, training={**config.model.training, "epochs": epochs}
         ),
-        "integrated_gradients": explain(model, rows, method="integrated_gradients", n_steps=32),
-    }  # fmt: skip
-    timings["explain_s"] = time.perf_counter() - t1
-
-    t2 = time.perf_counter()
-    tree = surrogate.fit(model, data.x_test, kind="tree", max_depth=3, random_state=seed)
-    global_ = {
-        "permutation": importance.permutation(
-            model, data.x_test, data.y_test, n_repeats=5, random_state=seed
-        ),
-        "kernel_shap (mean |φ|)": importance.aggregate(local["kernel_shap"]),
-        "surrogate tree": tree,
-    }
-    timings["global_s"] = time.perf_counter() - t2
-
-    t3 = time.perf_counter()
-    table = evaluate(
-        model,
-        local,
-        {
-            "deletion": {},
-            "faithfulness_correlation": {},
-            "infidelity": {},
-            "max_sensitivity": {"n_samples": 10},
-            "model_randomisation": {},
-            "sparseness": {},
-        },
-        random_state=seed,
-    )  # fmt: skip
-    timings["evaluate_s"] = time.perf_counter() - t3
-
-    t4 = time.perf_counter()
-    from lumos._stories import images_story, shortcut_story, tradeoff_story
-
-    stories = [
-        images_story(seed=seed, progress=progress),
-        shortcut_story(seed=seed, progress=progress),
-        tradeoff_story(seed=seed, progress=progress),
-    ]
-    timings["stories_s"] = time.perf_counter() - t4
-
-    out = os.fspath(out_dir)
-    os.makedirs(out, exist_ok=True)
-    files = {
-        "explanations": explanation.save(os.path.join(out, "explanations.npz")),
-        "model": os.path.join(out, "model.keras"),
-    }
-    net.save(files["model"])
-    files["html"] = report(
-        model,
-        data.x_test,
-        data.y_test,
-        out=os.path.join(out, "index.html"),
-        title="lumos demo — breast cancer, classic Keras MLP",
-        explanations=local,
-        global_explanations=global_,
-        surrogate=tree,
-        evaluation=table,
-        stories=stories,
-        heading="Medical diagnosis: breast cancer, the classic Keras MLP",
-        description={
-            "data": f"{data.name}: {len(data.x_train)} train / {len(data.x_test)} test rows, "
-            f"{data.n_features} standardised features (0 = training mean, 1 = one sd)",
-            "training": "Keras MLP Dense(128, relu) → Dense(64, relu) → Dense(2, softmax), "
-            f"adam, sparse categorical cross-entropy, {history.get('epochs_run')} epochs",
-            "explained": f"first {len(explanation)} test rows",
-        },
-        notes=[
-            "Feature ablation: the drop in the explained class probability when one feature "
-            "is replaced by its training mean. Kernel SHAP: Shapley values against 50 "
-            "training rows. Integrated gradients: the path integral of the gradient from "
-            "the all-zero (training-mean) input."
-        ],
+        explain=tuple(dataclasses.replace(e, rows=n_rows) for e in config.explain),
+        output=dataclasses.replace(config.output, folder=Path(out_dir)),
     )
-    timings["total_s"] = time.perf_counter() - t0
+    files = run_config(config, progress=progress)
+    with open(files["performance"], encoding="utf-8") as fh:
+        accuracy = float(json.load(fh)["accuracy"])
+    explanation = Explanation.load(files["explanation:feature_ablation"])
     return DemoResult(
         accuracy=accuracy,
         explanation=explanation,
         files=files,
-        timings=timings,
-        history=history,
+        timings={"total_s": time.perf_counter() - t0},
     )

@@ -17,12 +17,12 @@ def test_demo_trains_explains_and_writes(tmp_path, capsys, open_in_chromium) -> 
     printed = capsys.readouterr().out
     accuracy = float(printed.split("test accuracy:")[1].split()[0])
     assert accuracy >= 0.95
-    e = Explanation.load(out / "explanations.npz")
+    e = Explanation.load(out / "explanations" / "feature_ablation.npz")
     assert len(e) == 20 and e.method == "feature_ablation" and e.input_shape == (30,)
     assert e.feature_names[0] == "mean radius" and e.class_names == ["malignant", "benign"]
     # ablation against the training mean (≈ 0 after standardisation) of every feature
     assert np.isfinite(e.values).all() and np.abs(e.values).max() > 0
-    html = (out / "index.html").read_text()
+    html = (out / "report.html").read_text()
     assert f"{accuracy:.4g}" in html and "feature_ablation" in html
     for section in ("summary", "data-model", "global", "surrogate", "local", "quality"):
         assert f'<section id="{section}">' in html
@@ -32,7 +32,7 @@ def test_demo_trains_explains_and_writes(tmp_path, capsys, open_in_chromium) -> 
         assert f'<section id="story-{i}">' in html and f'href="#story-{i}"' in html
     assert "Medical diagnosis" in html
     # the demo report in a real browser: loads cleanly, every figure renders
-    seen = open_in_chromium(out / "index.html")
+    seen = open_in_chromium(out / "report.html")
     assert seen["errors"] == [] and seen["dialogs"] == [] and seen["requests"] == []
     assert len(seen["images"]) >= 20
     assert all(c and w > 0 and h > 0 for c, w, h in seen["images"])

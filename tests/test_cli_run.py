@@ -435,6 +435,12 @@ metrics = ["sparseness"]
         ("epochs = 1", "epochs = 1\n[global]\nmax_depth = 2", 'surrogate = "tree"'),
         ("[data]", "[data\n", "is not valid TOML"),
         ("rows = 2", "rows = 500", "only 143 test rows"),  # found at run time
+        (
+            '["sparseness"]',
+            '["sparseness"]\n[output]\nstories = ["image"]',
+            "Unknown story 'image'",
+        ),
+        ('["sparseness"]', '["sparseness"]\n[output]\nstories = "images"', "an array of strings"),
     ],
 )
 def test_config_errors_exit_2_with_one_line(tmp_path, capsys, old, new, message) -> None:
@@ -477,6 +483,12 @@ def test_shipped_example_parses(capsys) -> None:
     code, printed, err = _run(["run", "--example", "--check"], capsys)
     assert code == 0, err
     assert "the config is valid" in printed and "kernel_shap" in printed
+
+    # the demo is a shipped config: story 1 in the schema, stories 2-4 by name
+    demo = load_config("lumos:demo")
+    assert demo.output.stories == ("images", "shortcut", "tradeoff")
+    assert demo.output.heading and str(demo.output.folder) == "lumos-demo"
+    assert [e.method for e in demo.explain] == [e.method for e in cfg.explain]
 
     # the wheel ships it: a package-data pattern of pyproject.toml matches the file
     root = Path(__file__).resolve().parents[1]
