@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+import lumos
 from lumos import Explanation
 from lumos.cli import main
 
@@ -75,3 +76,44 @@ def test_python_dash_m_is_the_same_command() -> None:
         check=False,
     )
     assert done.returncode == 0 and "--out" in done.stdout
+
+
+def test_commands_through_typers_runner(tmp_path) -> None:
+    """The same app through typer.testing.CliRunner: listings, an explanation written from
+    files, and user errors with exit code 2 and a one-line message."""
+    import torch
+    from typer.testing import CliRunner
+
+    from lumos.cli import app
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["metrics"])
+    assert listed.exit_code == 0 and "faithfulness_correlation" in listed.output
+    assert "saliency" in runner.invoke(app, ["methods"]).output
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    scripted = torch.jit.script(net)
+    model_path = tmp_path / "m.pt"
+    scripted.save(str(model_path))
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "e.npz"
+    done = runner.invoke(
+        app, ["explain", str(model_path), str(tmp_path / "x.npy"), "-m", "saliency",
+              "--out", str(out), "--no-progress"],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    e = Explanation.load(out)
+    expected = lumos.explain(lumos.load_model(model_path), x, method="saliency")
+    np.testing.assert_allclose(e.values, expected.values, rtol=0, atol=1e-12)
+    assert e.method == "saliency" and len(e) == 4
+
+    bad = runner.invoke(app, ["explain", str(model_path), str(tmp_path / "x.npy"), "-m",
+                              "no_such_method", "--out", str(out)])  # fmt: skip
+    # the app raises the typed error; `main` (the console script) turns it into exit code 2
+    assert bad.exit_code != 0 and type(bad.exception).__name__ == "UnknownNameError"
+    assert "\n" not in str(bad.exception).strip()
+    args = ["explain", str(model_path), str(tmp_path / "x.npy"), "-m", "no_such_method",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 2
