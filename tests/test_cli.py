@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +40,7 @@ def test_demo_trains_explains_and_writes(tmp_path, capsys, open_in_chromium) -> 
     assert all(c and w > 0 and h > 0 for c, w, h in seen["images"])
     assert seen["sections"][:2] == ["summary", "data-model"] and "caveats" in seen["sections"]
     assert seen["scripts"] == 0
+    assert Path(seen["screenshot"]).stat().st_size > 10_000  # under the test's tmp dir
     assert (out / "model.keras").stat().st_size > 10_000
 
 
