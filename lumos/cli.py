@@ -33,6 +33,26 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+# Options several commands share (one definition each).
+KeyOpt = Annotated[str | None, typer.Option(help="Array to read from a DATA .npz file.")]
+ClassNamesOpt = Annotated[
+    str | None, typer.Option(help="Comma-separated names of the model's outputs.")
+]
+DeviceOpt = Annotated[
+    str | None, typer.Option(help="Run a torch / Keras model on this device (cpu, cuda).")
+]
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust",
+        help="Load model formats that can run code from the file (pickle). Only for "
+        "files you made yourself.",
+    ),
+]
+BatchSizeOpt = Annotated[int | None, typer.Option(min=1, help="Rows per model call.")]
+ProgressOpt = Annotated[bool, typer.Option(help="Show a progress indicator.")]
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"lumos {__version__}")
@@ -319,7 +339,7 @@ def explain(
         ),
     ] = None,
     rows: Annotated[int | None, typer.Option(min=1, help="Explain the first N rows only.")] = None,
-    key: Annotated[str | None, typer.Option(help="Array to read from a DATA .npz file.")] = None,
+    key: KeyOpt = None,
     drop: Annotated[
         list[str] | None,
         typer.Option(help="CSV column to leave out (e.g. the label); repeat or comma-separate."),
@@ -327,22 +347,11 @@ def explain(
     background_key: Annotated[
         str | None, typer.Option(help="Array to read from a background .npz file.")
     ] = None,
-    class_names: Annotated[
-        str | None, typer.Option(help="Comma-separated names of the model's outputs.")
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option(help="Run a torch / Keras model on this device (cpu, cuda).")
-    ] = None,
-    trust: Annotated[
-        bool,
-        typer.Option(
-            "--trust",
-            help="Load model formats that can run code from the file (pickle). Only for "
-            "files you made yourself.",
-        ),
-    ] = False,
+    class_names: ClassNamesOpt = None,
+    device: DeviceOpt = None,
+    trust: TrustOpt = False,
     top: Annotated[int, typer.Option(min=1, help="Features listed in the summary (tables).")] = 5,
-    progress: Annotated[bool, typer.Option(help="Show a progress indicator.")] = True,
+    progress: ProgressOpt = True,
 ) -> None:
     """Explain a model file on a data file with one method and write the explanation (.npz)."""
     import numpy as np
@@ -489,7 +498,7 @@ def evaluate(
             "--param", "-p", help="Metric parameter metric.key=value (e.g. deletion.n_steps=10)."
         ),
     ] = None,
-    key: Annotated[str | None, typer.Option(help="Array to read from a DATA .npz file.")] = None,
+    key: KeyOpt = None,
     drop: Annotated[
         list[str] | None,
         typer.Option(help="CSV column to leave out (e.g. the label); repeat or comma-separate."),
@@ -497,31 +506,20 @@ def evaluate(
     ground_truth_key: Annotated[
         str | None, typer.Option(help="Array to read from a ground-truth .npz file.")
     ] = None,
-    class_names: Annotated[
-        str | None, typer.Option(help="Comma-separated names of the model's outputs.")
-    ] = None,
+    class_names: ClassNamesOpt = None,
     random_state: Annotated[
         int, typer.Option(min=0, help="Seed of every stochastic metric (same for all methods).")
     ] = 0,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Rows per model call.")] = None,
+    batch_size: BatchSizeOpt = None,
     skip_errors: Annotated[
         bool,
         typer.Option(
             "--skip-errors", help="Record a metric that fails as skipped instead of stopping."
         ),
     ] = False,
-    device: Annotated[
-        str | None, typer.Option(help="Run a torch / Keras model on this device (cpu, cuda).")
-    ] = None,
-    trust: Annotated[
-        bool,
-        typer.Option(
-            "--trust",
-            help="Load model formats that can run code from the file (pickle). Only for "
-            "files you made yourself.",
-        ),
-    ] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress indicator.")] = True,
+    device: DeviceOpt = None,
+    trust: TrustOpt = False,
+    progress: ProgressOpt = True,
 ) -> None:
     """Score saved explanations on metrics: prints the method × metric table.
 
@@ -746,7 +744,7 @@ def report(
     ] = None,
     n_repeats: Annotated[int, typer.Option(min=1, help="Permutation repeats.")] = 5,
     title: Annotated[str | None, typer.Option(help="Title of the report.")] = None,
-    key: Annotated[str | None, typer.Option(help="Array to read from a DATA .npz file.")] = None,
+    key: KeyOpt = None,
     labels_key: Annotated[
         str | None, typer.Option(help="Array to read from a --labels .npz file.")
     ] = None,
@@ -754,25 +752,14 @@ def report(
         list[str] | None,
         typer.Option(help="CSV column to leave out (e.g. an id); repeat or comma-separate."),
     ] = None,
-    class_names: Annotated[
-        str | None, typer.Option(help="Comma-separated names of the model's outputs.")
-    ] = None,
+    class_names: ClassNamesOpt = None,
     random_state: Annotated[
         int, typer.Option(min=0, help="Seed of permutations, the surrogate and the metrics.")
     ] = 0,
-    batch_size: Annotated[int | None, typer.Option(min=1, help="Rows per model call.")] = None,
-    device: Annotated[
-        str | None, typer.Option(help="Run a torch / Keras model on this device (cpu, cuda).")
-    ] = None,
-    trust: Annotated[
-        bool,
-        typer.Option(
-            "--trust",
-            help="Load model formats that can run code from the file (pickle). Only for "
-            "files you made yourself.",
-        ),
-    ] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress indicator.")] = True,
+    batch_size: BatchSizeOpt = None,
+    device: DeviceOpt = None,
+    trust: TrustOpt = False,
+    progress: ProgressOpt = True,
 ) -> None:
     """Write one self-contained HTML report of a model file on a data file."""
     from lumos import importance
