@@ -663,6 +663,27 @@ def own_explainer(explanation: Explanation, explainer: Any) -> Any:
     return explainer
 
 
+def rerun_problem(explanation: Explanation, explainer: Any = None) -> str | None:
+    """Why the explainer behind ``explanation`` cannot be re-run (``None`` when it can):
+    no explainer given and none in memory, and either the method is not a lumos method or
+    some of its parameters were recorded only by type and shape (a background array)."""
+    from lumos.attribution._base import _REGISTRY
+
+    if own_explainer(explanation, explainer) is not None:
+        return None
+    if explanation.method not in _REGISTRY:
+        return "needs an explainer it can re-run"
+    recorded = sorted(
+        k for k, v in explanation.params.items() if isinstance(v, str) and v.startswith("<")
+    )
+    if recorded:
+        return (
+            f"the explanation recorded {recorded} only by type and shape, so its explainer "
+            "cannot be rebuilt: pass explainers={name: an Explainer}"
+        )
+    return None
+
+
 def _safe_parameters(f: Callable[..., Any]) -> tuple[str, ...]:
     try:
         return tuple(inspect.signature(f).parameters)

@@ -19,7 +19,14 @@ import numpy as np
 
 from lumos.errors import InputError, LumosError
 from lumos.explanation import Explanation
-from lumos.metrics._base import _REGISTRY, CATEGORIES, MetricResult, get_metric, sharing
+from lumos.metrics._base import (
+    _REGISTRY,
+    CATEGORIES,
+    MetricResult,
+    get_metric,
+    rerun_problem,
+    sharing,
+)
 from lumos.models.base import Model, wrap
 
 
@@ -253,10 +260,17 @@ def evaluate(
             ran = False
             for method, expl in explanations.items():
                 explainer = explainers.get(method)
-                has_explainer = explainer is not None or expl.method in METHODS
+                problem = rerun_problem(expl, explainer)
                 ok, why = info.applicable(
-                    expl, m, has_ground_truth=ground_truth is not None, has_explainer=has_explainer
+                    expl, m, has_ground_truth=ground_truth is not None, has_explainer=not problem
                 )
+                if (
+                    not ok
+                    and problem
+                    and "explainer" in info.requires
+                    and why.startswith("needs an")
+                ):
+                    why = problem
                 if ok and "stochastic" in info.requires:
                     ok, why = _stochastic(expl, explainer, METHODS)
                 if not ok:

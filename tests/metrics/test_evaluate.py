@@ -240,3 +240,13 @@ def test_an_explanation_made_in_this_session_is_re_run_with_its_own_explainer(tm
     loaded = lumos.Explanation.load(path)
     with pytest.raises(InputError, match="only by type and shape"):
         lumos.metrics.max_sensitivity(net, loaded, n_samples=4)
+    # in a table the loaded one is skipped with that reason; the metrics that need no re-run
+    # still score it (the same numbers as the in-memory original)
+    table = lumos.evaluate(
+        net, {"loaded": loaded, "fresh": e}, {"max_sensitivity": {"n_samples": 4}, "sparseness": {}}
+    )
+    assert "only by type and shape" in table.skipped[("loaded", "max_sensitivity")]
+    assert ("fresh", "max_sensitivity") in table.results
+    np.testing.assert_array_equal(
+        table["loaded", "sparseness"].scores, table["fresh", "sparseness"].scores
+    )
