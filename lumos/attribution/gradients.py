@@ -13,7 +13,6 @@ from __future__ import annotations
 import abc
 import copy
 import functools
-import inspect
 import numbers
 from typing import Any, ClassVar
 
@@ -22,7 +21,7 @@ import numpy as np
 from lumos._random import check_random_state
 from lumos._validation import check_array, check_name, check_positive_int, check_target
 from lumos.attribution._autograd import for_each_gradient, gradient_batch_size, to_numpy
-from lumos.attribution._base import Explainer, get_explainer, register
+from lumos.attribution._base import Explainer, get_explainer, parameter_names, register
 from lumos.attribution._baselines import resolve_baseline
 from lumos.errors import InputError, UnknownNameError
 
@@ -645,9 +644,7 @@ class _NoiseTunnel(_GradientExplainer):
                     f"pass {own} to {self.name} itself, not in base_params: it seeds / chunks "
                     "the base method's draws too."
                 )
-        allowed = [
-            p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "model")
-        ]
+        allowed = parameter_names(cls)
         unknown = sorted(set(self.base_params) - set(allowed))
         if unknown:
             raise UnknownNameError(

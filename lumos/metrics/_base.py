@@ -626,7 +626,7 @@ def resolve_explainer(
         run_instance.stochastic = inst.stochastic  # type: ignore[attr-defined]
         return run_instance
     if callable(explainer):
-        takes_seed = "random_state" in _safe_parameters(explainer)
+        takes_seed = "random_state" in callable_parameters(explainer)
 
         def run_callable(x: np.ndarray, target: np.ndarray, random_state: Any = None) -> np.ndarray:
             if takes_seed:
@@ -684,7 +684,8 @@ def rerun_problem(explanation: Explanation, explainer: Any = None) -> str | None
     return None
 
 
-def _safe_parameters(f: Callable[..., Any]) -> tuple[str, ...]:
+def callable_parameters(f: Callable[..., Any]) -> tuple[str, ...]:
+    """Parameter names of a callable (empty when it has no inspectable signature)."""
     try:
         return tuple(inspect.signature(f).parameters)
     except (TypeError, ValueError):

@@ -23,6 +23,7 @@ from lumos.metrics._base import (
     _REGISTRY,
     CATEGORIES,
     MetricResult,
+    callable_parameters,
     get_metric,
     rerun_problem,
     sharing,
@@ -308,13 +309,6 @@ def _stochastic(expl: Explanation, explainer: Any, methods: Mapping[str, Any]) -
         ok = bool(getattr(cls, "stochastic", False))
     else:
         ok = bool(getattr(explainer, "stochastic", False)) or (
-            callable(explainer) and "random_state" in _parameters(explainer)
+            callable(explainer) and "random_state" in callable_parameters(explainer)
         )
     return ok, "" if ok else "needs a stochastic explainer (one that takes random_state)"
-
-
-def _parameters(f: Any) -> tuple[str, ...]:
-    try:
-        return tuple(inspect.signature(f).parameters)
-    except (TypeError, ValueError):
-        return ()

@@ -57,7 +57,6 @@ variant's fully randomised explanation.
 from __future__ import annotations
 
 import copy
-import inspect
 import numbers
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -72,6 +71,7 @@ from lumos.explanation import Explanation
 from lumos.metrics._base import (
     MetricResult,
     Prepared,
+    callable_parameters,
     check_bool,
     check_count,
     explainer_key,
@@ -155,7 +155,7 @@ def _check_explainer(explainer: Any, p: Prepared, metric: str) -> None:
         resolve_explainer(p.model, p.explanation, explainer)
         return
     if callable(explainer):
-        if "model" not in _parameters(explainer):
+        if "model" not in callable_parameters(explainer):
             raise InputError(
                 f"{metric} re-runs the explainer on a randomised copy of the model, so a "
                 "function passed as explainer= must take it: f(x, target, model=...) -> "
@@ -163,13 +163,6 @@ def _check_explainer(explainer: Any, p: Prepared, metric: str) -> None:
             )
         return
     resolve_explainer(p.model, p.explanation, explainer)  # raises the usual InputError
-
-
-def _parameters(f: Callable[..., Any]) -> tuple[str, ...]:
-    try:
-        return tuple(inspect.signature(f).parameters)
-    except (TypeError, ValueError):
-        return ()
 
 
 # ----------------------------------------------------------------------------- similarity
@@ -519,7 +512,7 @@ def _explain_on(
 
 
 def _bind_model(f: Callable[..., Any], net: Any) -> Callable[..., Any]:
-    if "random_state" in _parameters(f):
+    if "random_state" in callable_parameters(f):
 
         def seeded(x: np.ndarray, target: np.ndarray, random_state: Any = None) -> Any:
             return f(x, target, model=net, random_state=random_state)
