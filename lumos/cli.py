@@ -186,6 +186,22 @@ def _parse_target(text: str) -> Any:
         return text
 
 
+def _metric_request(requested: list[str], param: list[str] | None) -> Any:
+    """``--metrics`` / ``--param`` as :func:`lumos.evaluate` takes them: ``"all"`` or
+    ``{metric: parameters}``; unknown or repeated names fail here, listing the valid ones."""
+    from lumos.metrics import get_metric
+
+    if requested == ["all"]:
+        if param:
+            raise InputError("--param needs the metrics named in --metrics, not 'all'.")
+        return "all"
+    for name in requested:
+        get_metric(name)
+    if len(set(requested)) != len(requested):
+        raise InputError(f"--metrics names a metric twice: {requested}.")
+    return _metric_params(param, requested)
+
+
 def _split_names(values: list[str] | None) -> list[str]:
     """Comma-separated and repeated option values as one list (``a,b --x c`` → a, b, c)."""
     return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
@@ -537,17 +553,7 @@ def evaluate(
     requested = _split_names(metrics)
     if not requested:
         raise InputError("--metrics is empty; name metrics (see `lumos metrics`) or 'all'.")
-    request: Any
-    if requested == ["all"]:
-        if param:
-            raise InputError("--param needs the metrics named in --metrics, not 'all'.")
-        request = "all"
-    else:
-        for name in requested:
-            get_metric(name)  # unknown names fail here, listing the valid ones
-        if len(set(requested)) != len(requested):
-            raise InputError(f"--metrics names a metric twice: {requested}.")
-        request = _metric_params(param, requested)
+    request = _metric_request(requested, param)
     classes = _split_names([class_names]) if class_names else None
 
     with spinner(progress) as step:
@@ -771,7 +777,6 @@ def report(
         metric_parameter_names,
     )
     from lumos.explanation import Explanation
-    from lumos.metrics import get_metric
     from lumos.metrics import performance as perf
     from lumos.report import report as write_report
 
@@ -789,16 +794,8 @@ def report(
     request: Any = None
     if paths:
         requested = requested or list(DEFAULT_METRICS)
-        if requested == ["all"]:
-            if param:
-                raise InputError("--param needs the metrics named in --metrics, not 'all'.")
-            request = "all"
-        else:
-            for name in requested:
-                get_metric(name)  # unknown names fail here, listing the valid ones
-            if len(set(requested)) != len(requested):
-                raise InputError(f"--metrics names a metric twice: {requested}.")
-            request = _metric_params(param, requested)
+        request = _metric_request(requested, param)
+        if request != "all":
             for name, given in request.items():
                 allowed = metric_parameter_names(name)
                 unknown = sorted(set(given) - set(allowed))
