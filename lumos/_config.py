@@ -900,12 +900,9 @@ def evaluate_explanations(
     batch_size: int | None = None,
     errors: str | None = None,
 ) -> Any:
-    """:func:`lumos.evaluate`, skipping (with the reason) the metrics that re-run an explainer
-    for explanations whose explainer cannot be rebuilt from the file (a background recorded
-    only by its shape).
-
-    Every other (method, metric) pair gets the numbers one :func:`lumos.evaluate` call gives:
-    a metric's score of one explanation does not depend on the other explanations.
+    """:func:`lumos.evaluate`, whose skipped (explanation, metric) pairs that re-run an
+    explainer say why in terms of the saved file when the file cannot rebuild it (a
+    background recorded only by its shape).
 
     Parameters
     ----------
@@ -919,36 +916,27 @@ def evaluate_explanations(
     -------
     EvaluationTable
     """
-    from lumos.metrics import EvaluationTable, evaluate, get_metric
+    from lumos.metrics import evaluate
+    from lumos.metrics._base import rerun_problem
 
-    kw = {
-        "ground_truth": ground_truth,
-        "random_state": random_state,
-        "batch_size": batch_size,
-        "errors": errors,
-    }
-    if isinstance(metrics, str):
-        return evaluate(model, dict(explanations), metrics, **kw)
-    requests = {name: dict(p) for name, p in metrics.items()}
-    rerun = [name for name in requests if "explainer" in get_metric(name).requires]
-    blocked = {n: why for n, e in explanations.items() if (why := _not_rebuildable(e)) is not None}
-    if not rerun or not blocked:
-        return evaluate(model, dict(explanations), requests, **kw)
-    table = EvaluationTable(results={}, methods=list(explanations), metrics=list(requests))
-    parts = []
-    free = {n: e for n, e in explanations.items() if n not in blocked}
-    if free:
-        parts.append(evaluate(model, free, requests, **kw))
-    plain = {name: p for name, p in requests.items() if name not in rerun}
-    if plain:
-        parts.append(evaluate(model, {n: explanations[n] for n in blocked}, plain, **kw))
-    for part in parts:
-        table.results.update(part.results)
-        table.skipped.update(part.skipped)
-        table.elapsed_s += part.elapsed_s
-    for n, why in blocked.items():
-        for name in rerun:
-            table.skipped[(n, name)] = why
+    table = evaluate(
+        model,
+        dict(explanations),
+        metrics,
+        ground_truth=ground_truth,
+        random_state=random_state,
+        batch_size=batch_size,
+        errors=errors,
+    )
+    # lumos.evaluate skips what it cannot re-run; say why in terms of the saved file
+    for n, e in explanations.items():
+        why = _not_rebuildable(e)
+        if why is None:
+            continue
+        generic = rerun_problem(e)
+        for key, reason in table.skipped.items():
+            if key[0] == n and reason == generic:
+                table.skipped[key] = why
     return table
 
 
