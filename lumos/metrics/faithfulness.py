@@ -42,9 +42,12 @@ chunk first needs the row, so a row's score depends only on its own seed: the sa
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
+import os
 from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -780,7 +783,7 @@ def faithfulness_correlation(
         Seeds the subsets (and the ``"uniform"`` baseline, from an independent stream).
         Row ``i``'s subsets are drawn from its own generator, ``row_generators(seq, n)[i]``
         where ``seq`` is the second of two seed sequences spawned from ``random_state``
-        (see ``_random_subsets``); they are returned in ``extras["subsets"]``.
+        (see ``_subsets_of``); they are returned in ``extras["subsets"]``.
     batch_size : int, optional
         Maximum inputs per model call.
 
@@ -818,21 +821,20 @@ def faithfulness_correlation(
     )
     seq_base, seq_sub = _spawn(random_state, 2)
     base = _substrate_flat(p, baseline, seq_base if _is_random(baseline) else None)
-    subsets = np.stack(
-        [_random_subsets(g, d, k, n_samples) for g in row_generators(seq_sub, n)]
-    )  # (n, S, k)
     a = _scored(p, use_abs)
-    att = a[np.arange(n)[:, None, None], subsets].sum(axis=-1)
+    subsets, att = _random_subsets(row_generators(seq_sub, n), a, k, n_samples)
     ops = p.model.array_ops()
     x_d, base_d = ops.asarray(p.x.reshape(n, -1)), ops.asarray(base)
     sub_d = ops.asarray(subsets.reshape(n * n_samples, k), integer=True)
 
     def make_chunk(lo: int, hi: int) -> Any:
-        idx = ops.arange(lo, hi)
-        rows = idx // n_samples
-        cols = _take(ops, sub_d, idx)
-        chunk = _take(ops, x_d, rows)  # a copy
-        chunk[ops.arange(0, hi - lo)[:, None], cols] = base_d[rows[:, None], cols]
+        rows = ops.arange(lo, hi) // n_samples
+        cols = sub_d[lo:hi]
+        chunk, fill = _take(ops, x_d, rows), _take(ops, base_d, rows)  # a copy; the substrate
+        if ops.is_torch:
+            chunk.scatter_(1, cols, fill.gather(1, cols))
+        else:
+            np.put_along_axis(chunk, cols, np.take_along_axis(fill, cols, axis=1), axis=1)
         return chunk.reshape((hi - lo, *p.input_shape))
 
     out = target_outputs(p.model, make_chunk, n * n_samples, np.repeat(p.target, n_samples),
@@ -854,19 +856,89 @@ def faithfulness_correlation(
     )
 
 
-def _random_subsets(g: np.random.Generator, d: int, k: int, n_samples: int) -> np.ndarray:
-    """``n_samples`` uniform random ``k``-subsets of ``range(d)`` (n_samples, k), int64.
+def _random_subsets(
+    generators: list[np.random.Generator], a: np.ndarray, k: int, n_samples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n_samples`` uniform random ``k``-subsets of each row's features, and their sums.
 
-    Up to 4096 features: the ``k`` smallest of ``d`` uniform float32 keys per sample (one
-    vectorised draw; float32 keys halve the cost of the draw and of the partition, and a tie
-    at the k-th key, the only way their 2^-24 resolution could matter, has probability
-    ~d·2^-23 per sample); beyond, ``choice(d, k, replace=False)`` per sample, which then
-    costs less.
+    Row ``i``'s subsets come from ``generators[i]`` alone, so the rows are split into
+    blocks drawn on parallel threads (numpy releases the GIL while it draws, partitions and
+    gathers) when there is enough work; the result does not depend on the split.
+
+    Parameters
+    ----------
+    generators : list of numpy Generator, one per row
+    a : ndarray of shape (n, d)
+        The attributions whose sums over each subset are returned.
+
+    Returns
+    -------
+    subsets : ndarray of shape (n, n_samples, k), int64
+        Sorted feature indices.
+    sums : ndarray of shape (n, n_samples)
+        ``a[i, subsets[i, s]].sum()``.
     """
-    if d <= 4096:
-        keys = g.random((n_samples, d), dtype=np.float32)
-        return np.argpartition(keys, k - 1, axis=1)[:, :k].astype(np.int64)
-    return np.stack([g.choice(d, k, replace=False) for _ in range(n_samples)]).astype(np.int64)
+    n, d = a.shape
+    subsets = np.empty((n, n_samples, k), dtype=np.int64)
+    sums = np.empty((n, n_samples))
+
+    def block(sl: slice) -> None:
+        subsets[sl] = _subsets_of(generators[sl], d, k, n_samples)
+        rows = sl.stop - sl.start
+        picked = np.take_along_axis(a[sl], subsets[sl].reshape(rows, n_samples * k), axis=1)
+        sums[sl] = picked.reshape(rows, n_samples, k).sum(axis=-1)
+
+    n_blocks = min(n, _n_threads(), max(1, (n * n_samples * d) >> 19))
+    bounds = [n * b // n_blocks for b in range(n_blocks + 1)]
+    slices = [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+    if n_blocks == 1:
+        block(slices[0])
+    else:
+        with ThreadPoolExecutor(n_blocks) as pool:
+            list(pool.map(block, slices))
+    return subsets, sums
+
+
+def _n_threads() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _subsets_of(
+    generators: list[np.random.Generator], d: int, k: int, n_samples: int
+) -> np.ndarray:
+    """``n_samples`` uniform random ``k``-subsets of ``range(d)`` per generator, as sorted
+    indices (len(generators), n_samples, k), int64.
+
+    Up to 4096 features each subset is the ``k`` smallest of ``d`` uniform 16-bit keys (the
+    generator's raw 64-bit draws, split in four): one partition finds every sample's
+    ``k``-th key and the subset is where ``keys <= kth`` (cheaper than partitioning indices,
+    and sorted). A sample with a tie at its ``k``-th key (probability about
+    ``(d - 1) / 2^16``) selects more than ``k`` and is drawn again with
+    ``choice(d, k, replace=False)`` from the same generator, after the row's keys: both
+    steps treat the features symmetrically, so every subset stays uniform. Beyond 4096
+    features, ``choice`` per sample, which then costs less.
+    """
+    n, m = len(generators), len(generators) * n_samples
+    if d > 4096:
+        picks = [g.choice(d, k, replace=False) for g in generators for _ in range(n_samples)]
+        return np.sort(np.stack(picks), axis=1).astype(np.int64).reshape(n, n_samples, k)
+    per = n_samples * d
+    keys = np.empty((m, d), dtype=np.uint16)
+    for i, g in enumerate(generators):  # four 16-bit keys from each raw 64-bit draw
+        raw = g.bit_generator.random_raw((per + 3) // 4).view(np.uint16)[:per]
+        keys[i * n_samples : (i + 1) * n_samples] = raw.reshape(n_samples, d)
+    mask = keys <= np.partition(keys, k - 1, axis=1)[:, k - 1 : k]
+    if np.count_nonzero(mask) != m * k:  # ties at the k-th key: draw those samples again
+        for r in np.flatnonzero(np.count_nonzero(mask, axis=1) != k):
+            mask[r] = False
+            mask[r, generators[r // n_samples].choice(d, k, replace=False)] = True
+    flat = np.flatnonzero(mask).reshape(m, k)
+    flat -= np.arange(0, m * d, d)[:, None]
+    return flat.reshape(n, n_samples, k)
 
 
 def _group_outputs(

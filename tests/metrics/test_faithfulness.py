@@ -353,6 +353,59 @@ def test_faithfulness_correlation_matches_naive_loop() -> None:
         np.testing.assert_allclose(r.scores[i], np.corrcoef(att, drop)[0, 1], atol=1e-12)
 
 
+def test_random_subsets_are_uniform() -> None:
+    # every 2-subset of 5 features has probability 1/10: counts within 5 standard deviations
+    gens = [np.random.default_rng(s) for s in np.random.SeedSequence(3).spawn(4)]
+    subsets, _ = F._random_subsets(gens, np.zeros((4, 5)), 2, 5000)
+    pairs = subsets.reshape(-1, 2)
+    assert (pairs[:, 0] < pairs[:, 1]).all()  # sorted, distinct
+    counts = np.bincount(pairs[:, 0] * 5 + pairs[:, 1], minlength=25)
+    counts = counts[[i * 5 + j for i, j in itertools.combinations(range(5), 2)]]
+    expected, sd = 2000, np.sqrt(20000 * 0.1 * 0.9)
+    assert np.abs(counts - expected).max() < 5 * sd, counts
+
+
+class _TiedBitGenerator:
+    """Raw draws that are all zero: every key ties."""
+
+    @staticmethod
+    def random_raw(size: int) -> np.ndarray:
+        return np.zeros(size, dtype=np.uint64)
+
+
+class _TiedGenerator:
+    def __init__(self, seed: int) -> None:
+        self.bit_generator = _TiedBitGenerator()
+        self._rng = np.random.default_rng(seed)
+
+    def choice(self, *args, **kwargs):
+        return self._rng.choice(*args, **kwargs)
+
+
+def test_random_subsets_redraw_samples_tied_at_the_kth_key() -> None:
+    subsets = F._subsets_of([_TiedGenerator(0), _TiedGenerator(1)], 30, 7, 40)
+    assert subsets.shape == (2, 40, 7)
+    flat = subsets.reshape(-1, 7)
+    assert (np.diff(flat, axis=1) > 0).all() and flat.min() >= 0 and flat.max() < 30
+    expected = np.sort(np.random.default_rng(1).choice(30, 7, replace=False))
+    np.testing.assert_array_equal(subsets[1, 0], expected)  # the row's own generator
+    assert len({tuple(s) for s in flat}) > 70  # redrawn, not all the same
+
+
+def test_random_subsets_do_not_depend_on_the_thread_split(monkeypatch) -> None:
+    a = np.random.default_rng(0).normal(size=(7, 3000))
+    seq = np.random.SeedSequence(11)
+
+    def draw(threads: int) -> tuple[np.ndarray, np.ndarray]:
+        monkeypatch.setattr(F, "_n_threads", lambda: threads)
+        return F._random_subsets(F.row_generators(seq, 7), a, 300, 60)
+
+    (s1, a1), (s3, a3) = draw(1), draw(3)  # 7 * 60 * 3000 keys: 2 blocks of 3 or 4 rows
+    np.testing.assert_array_equal(s1, s3)
+    np.testing.assert_array_equal(a1, a3)
+    np.testing.assert_allclose(a1, np.take_along_axis(a[:, None], s1, axis=2).sum(-1))
+
+
 @pytest.mark.parametrize("step", [1, 2, 8])
 def test_faithfulness_estimate_equals_quantus(step: int) -> None:
     import quantus
