@@ -279,7 +279,9 @@ def _methods(quick: bool, net: torch.nn.Module, digits: Any, chunk: int) -> Sect
             fns["per image"] = per_image
         if batched is not None:
             fns.update({f"batch {b}": partial(batched, b) for b in batch_candidates})
-        t = interleaved_best_times(fns, rounds=3 if quick else 5, budget_s=1.0 if quick else 4.0)
+        t = interleaved_best_times(
+            fns, rounds=3 if quick else 5, budget_s=1.0 if quick else 4.0, max_rounds=100
+        )
         t_ours, t_one = t["lumos"], t["one call"]
         c_floor = min(chunks, key=lambda c: t[f"floor {c}"])
         t_floor = t[f"floor {c_floor}"]

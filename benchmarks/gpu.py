@@ -21,7 +21,7 @@ import torch
 
 import lumos
 from benchmarks._common import Section, best_time, fmt_s, machine
-from lumos import datasets, zoo
+from lumos import datasets, metrics, zoo
 
 
 def _sync_time(fn, repeats: int = 5) -> float:
@@ -261,6 +261,158 @@ def explainer_checks() -> Section:
     return section
 
 
+def metric_checks() -> Section:
+    """Every applicable metric on CUDA against the CPU, through ``lumos.evaluate``."""
+    data = datasets.synthetic_shapes(160, 16, seed=0)
+    net = zoo.torch_cnn((1, 16, 16), 3, seed=0)
+    zoo.fit(net, data.x_train, data.y_train, epochs=3, seed=0, progress=False)
+    x, masks = data.x_test[:8], data.ground_truth["masks_test"][:8]
+    tables = {}
+    for device in ("cpu", "cuda"):
+        net.to(device)
+        model = lumos.wrap(net, device=device)
+        expl = {
+            "saliency": lumos.explain(model, x, method="saliency"),
+            "integrated_gradients": lumos.explain(
+                model, x, method="integrated_gradients", n_steps=16
+            ),
+            "smoothgrad": lumos.explain(model, x, method="smoothgrad", n_samples=8, random_state=0),
+        }
+        tables[device] = lumos.evaluate(model, expl, "all", ground_truth=masks, random_state=0)
+    net.to("cpu")
+    cpu, gpu = tables["cpu"], tables["cuda"]
+    section = Section(
+        title="GPU metrics: device='cuda' against the CPU",
+        description="`lumos.evaluate(model, {saliency, integrated_gradients, smoothgrad}, "
+        '"all", ground_truth=masks, random_state=0)` on 8 `synthetic_shapes(16)` test images '
+        "with the reference CNN (3 epochs), once with the model on the CPU and once on CUDA "
+        "(each explanation made on its device). Largest difference of the per-row scores over "
+        "the methods a metric applies to, absolute and relative to max(1, |cpu score|); NaN "
+        "must sit in the same rows.",
+        header=["metric", "methods", "max |cpu − cuda|", "relative", "tolerance", "ok"],
+        notes=[
+            "The stability ratios (relative input / output stability) divide by float32 "
+            "differences of near-equal inputs or outputs, so their values reach 1e6 here: "
+            "hence a relative tolerance."
+        ],
+    )
+    for metric in cpu.metrics:
+        methods = [m for m in cpu.methods if (m, metric) in cpu.results]
+        diff = rel = 0.0
+        agree = methods == [m for m in gpu.methods if (m, metric) in gpu.results]
+        for method in methods if agree else []:
+            a, b = cpu.results[(method, metric)].scores, gpu.results[(method, metric)].scores
+            na, nb = np.isnan(a), np.isnan(b)
+            agree &= bool((na == nb).all())
+            if (~na).any():
+                d = np.abs(a[~na] - b[~na])
+                diff = max(diff, float(d.max()))
+                rel = max(rel, float((d / np.maximum(1.0, np.abs(a[~na]))).max()))
+        ok = "yes" if agree and methods and rel <= 1e-3 else "NO"
+        names = "all 3" if len(methods) == 3 else ", ".join(methods) or "none"
+        section.rows.append([metric, names, f"{diff:.2e}", f"{rel:.2e}", "1e-03", ok])
+    return section
+
+
+def metric_timings() -> Section:
+    """Three metrics against quantus on the GPU (the CPU table's workload)."""
+    import quantus
+
+    from benchmarks.bench_metrics import RADIUS, RUNS, SAMPLES, STEP, SUBSET, _call, _flags
+
+    digits = datasets.digits(28)
+    net = zoo.torch_cnn((1, 28, 28), 10, seed=0)
+    zoo.fit(net, digits.x_train, digits.y_train, epochs=2, seed=0, progress=False)
+    net.to("cuda")
+    model = lmodel = lumos.wrap(net, device="cuda")
+    x, y = digits.x_test[:50].astype(np.float32), digits.y_test[:50].astype(np.int64)
+    expl = lumos.explain(model, x, method="integrated_gradients", target=y, n_steps=16)
+    a = expl.values.astype(np.float32)
+
+    def ig(inputs: np.ndarray, targets: np.ndarray, **_: object) -> np.ndarray:
+        """quantus' explain_func (called with model=, inputs=, targets=): lumos' IG."""
+        return lumos.explain(
+            lmodel, np.asarray(inputs, dtype=np.float32), method="integrated_gradients",
+            target=np.asarray(targets), n_steps=16,
+        ).values.astype(np.float32)  # fmt: skip
+
+    cases = [
+        (
+            "faithfulness_correlation",
+            lambda: metrics.faithfulness_correlation(
+                model, expl, n_samples=RUNS, subset_size=SUBSET, baseline=0.0, random_state=0
+            ),
+            lambda: _call(
+                quantus.FaithfulnessCorrelation(
+                    nr_runs=RUNS,
+                    subset_size=SUBSET,
+                    perturb_baseline=0.0,
+                    abs=False,
+                    normalise=False,
+                    return_aggregate=False,
+                    **_flags(),
+                ),
+                net,
+                x,
+                y,
+                a,
+                device="cuda",
+            ),
+        ),
+        (
+            "pixel_flipping",
+            lambda: metrics.pixel_flipping(model, expl, features_per_step=STEP, baseline=0.0),
+            lambda: _call(
+                quantus.PixelFlipping(
+                    features_in_step=STEP,
+                    perturb_baseline=0.0,
+                    abs=False,
+                    normalise=False,
+                    **_flags(),
+                ),
+                net,
+                x,
+                y,
+                a,
+                device="cuda",
+            ),
+        ),
+        (
+            "max_sensitivity",
+            lambda: metrics.max_sensitivity(
+                model, expl, n_samples=SAMPLES, radius=RADIUS, random_state=0
+            ),
+            lambda: _call(
+                quantus.MaxSensitivity(
+                    nr_samples=SAMPLES,
+                    lower_bound=RADIUS,
+                    abs=False,
+                    normalise=False,
+                    **_flags(),
+                ),
+                net,
+                x,
+                y,
+                a,
+                device="cuda",
+                explain_func=ig,
+            ),
+        ),
+    ]
+    section = Section(
+        title="GPU metrics vs quantus",
+        description="The CPU table's workload on CUDA: the reference CNN (2 epochs) on 50 "
+        "`digits(28)` images, IG with 16 steps (both libraries re-run lumos' IG for "
+        'max-sensitivity), quantus with `device="cuda"`.',
+        header=["metric", "lumos", "quantus", "quantus ÷ lumos"],
+    )
+    for name, ours, theirs in cases:
+        t_ours, t_theirs = _sync_time(ours, repeats=3), _sync_time(theirs, repeats=3)
+        section.rows.append([name, fmt_s(t_ours), fmt_s(t_theirs), f"{t_theirs / t_ours:.1f}×"])
+    net.to("cpu")
+    return section
+
+
 def gradient_timings() -> Section:
     """Gradient explainers against captum on the GPU, 100 images of the reference CNN."""
     from captum.attr import (
@@ -339,7 +491,15 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("no CUDA device here", file=sys.stderr)
         return 2
-    sections = [checks(), explainer_checks(), throughput(), ablation(), gradient_timings()]
+    sections = [
+        checks(),
+        explainer_checks(),
+        metric_checks(),
+        throughput(),
+        ablation(),
+        gradient_timings(),
+        metric_timings(),
+    ]
     text = [
         f"Recorded on {datetime.date.today().isoformat()} with `python -m benchmarks.gpu` on "
         f"{torch.cuda.get_device_name(0)} (torch {torch.__version__}):",

@@ -197,10 +197,25 @@ def check_target(
         # one target for every row: resolve it once
         one = target.item() if isinstance(target, (np.generic, np.ndarray)) else target
         return np.full(n_rows, check_target([one], 1, n_outputs, class_names=class_names)[0])
-    if isinstance(target, (list, tuple)):
-        items = list(target)  # may mix class names and indices
+    if isinstance(target, np.ndarray) and target.dtype.kind == "i" and target.shape == (n_rows,):
+        out = target.astype(np.int64)  # indices already: no per-item checks
+    elif isinstance(target, (list, tuple)):
+        out = _target_items(list(target), target, n_rows, class_names)  # may mix names, ints
     else:
-        items = np.asarray(target).tolist()
+        out = _target_items(np.asarray(target).tolist(), target, n_rows, class_names)
+    bad = (out < -n_outputs) | (out >= n_outputs)
+    if bad.any():
+        raise TargetError(
+            f"target {int(out[bad][0])} is out of range for a model with {n_outputs} output(s); "
+            f"use an index in 0..{n_outputs - 1}."
+        )
+    return np.where(out < 0, out + n_outputs, out)
+
+
+def _target_items(
+    items: list[Any], target: Any, n_rows: int, class_names: Sequence[str] | None
+) -> np.ndarray:
+    """Per-row targets given as a list of ints and / or class names, as int64 (n_rows,)."""
     if len(items) != n_rows or any(isinstance(t, (list, tuple)) for t in items):
         raise TargetError(
             f"target has shape {np.shape(target)}; pass one int / class name for all rows or one "
@@ -220,13 +235,7 @@ def check_target(
             out[i] = int(t)
         else:
             raise TargetError(f"target {t!r} is neither an output index nor a class name.")
-    bad = (out < -n_outputs) | (out >= n_outputs)
-    if bad.any():
-        raise TargetError(
-            f"target {int(out[bad][0])} is out of range for a model with {n_outputs} output(s); "
-            f"use an index in 0..{n_outputs - 1}."
-        )
-    return np.where(out < 0, out + n_outputs, out)
+    return out
 
 
 def check_name(name: Any, known: Iterable[str], *, kind: str) -> str:

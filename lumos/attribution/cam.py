@@ -243,10 +243,12 @@ class _CamExplainer(Explainer):
         captured: list[Any] = []
 
         def keep_output(_module: Any, _args: Any, output: Any) -> Any:
-            # the layer's output continues as a leaf of its own: the backward pass stops here
-            # (nothing below the layer is differentiated, whatever requires grad)
+            # the layer's output continues as a leaf of its own: the backward pass stops here.
+            # The layers below it ran without autograd (nothing recorded, no pooling indices
+            # kept); from here on the graph is recorded.
             if isinstance(output, torch.Tensor) and output.is_floating_point():
                 output = output.detach().requires_grad_(True)
+            torch.set_grad_enabled(True)
             captured.append(output)
             return output
 
@@ -258,17 +260,22 @@ class _CamExplainer(Explainer):
                 "eager PyTorch module or a Keras model, not a scripted one."
             ) from None
         try:
-            with torch.enable_grad(), full_float32(model.device):
+            with torch.no_grad(), full_float32(model.device):
                 for sl in iter_chunks(len(x), rows):
                     captured.clear()
-                    y = model._forward_torch_full(ops.asarray(x[sl]))
+                    try:
+                        y = model._forward_torch_full(ops.asarray(x[sl]))
+                    finally:
+                        torch.set_grad_enabled(False)  # the hook turned it on
                     act = self._activation(captured, sl.stop - sl.start, x.shape[1:])
                     if target is None:
                         chosen[sl] = to_numpy(y.detach().argmax(dim=1)).astype(np.int64)
                         t = torch.as_tensor(chosen[sl], device=y.device)
                     else:
                         t = target_dev[sl]
-                    picked = y.gather(1, t[:, None])[:, 0]
+                    with torch.enable_grad():
+                        picked = y.gather(1, t[:, None])[:, 0]
+                        total = picked.sum()
                     prediction[sl] = to_numpy(picked)
                     if not picked.requires_grad:
                         raise ModelError(
@@ -276,7 +283,7 @@ class _CamExplainer(Explainer):
                             f"{self.layer!r} (a step after it detaches the graph); class "
                             "activation maps need gradients from the output to this layer."
                         )
-                    (grad,) = torch.autograd.grad(picked.sum(), act, allow_unused=True)
+                    (grad,) = torch.autograd.grad(total, act, allow_unused=True)
                     captured.clear()
                     if grad is None:  # the target does not depend on this layer
                         grad = torch.zeros_like(act)

@@ -18,9 +18,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lumos._batching import full_float32
 from lumos._random import check_random_state
 from lumos._validation import check_array, check_name, check_positive_int, check_target
-from lumos.attribution._autograd import for_each_gradient, gradient_batch_size, to_numpy
+from lumos.attribution._autograd import (
+    for_each_gradient,
+    gradient_batch_size,
+    set_eval,
+    to_numpy,
+)
 from lumos.attribution._base import Explainer, get_explainer, parameter_names, register
 from lumos.attribution._baselines import resolve_baseline
 from lumos.errors import InputError, UnknownNameError
@@ -53,6 +59,20 @@ def integration_rule(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     rule = check_name(rule, RULES, kind="integration rule")
     alphas, weights = _rule(rule, int(n_steps))
     return alphas.copy(), weights.copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _rule_tensors(rule: str, n_steps: int, device: str, dtype: Any) -> tuple[Any, Any]:
+    """``[1, 0, nodes...]`` (n_steps + 2,) and the weights (n_steps,) of a rule as tensors on
+    ``device`` (cached: the one-pass path of a few rows pays no conversion). Read-only."""
+    import torch
+
+    nodes, weights = integration_rule(rule, n_steps)
+    coef = np.concatenate([[1.0, 0.0], nodes])
+    return (
+        torch.as_tensor(coef, dtype=dtype, device=device),
+        torch.as_tensor(weights, dtype=dtype, device=device),
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -375,61 +395,52 @@ class IntegratedGradients(_GradientExplainer):
         return tgt, outputs[np.arange(len(x)), tgt], result
 
     def _with_endpoints(self, x: np.ndarray, target: Any, base: np.ndarray) -> Any:
-        """Each row's path in one pass together with the row and its baseline, so the
-        target (when not given), the prediction and ``f(x')`` come from that same pass: no
-        separate forward call. Rows are sent as groups of ``k + 2`` points ``[x, x',
-        path...]``; the endpoints' gradients are computed and dropped (two extra points
-        per row cost less than a forward call of their own)."""
+        """Each row's path in one forward + backward pass together with the row and its
+        baseline, so the target (when not given), the prediction and ``f(x')`` come from
+        that same pass: no separate forward call. Rows are sent as groups of ``k + 2``
+        points ``[x, x', path...]``; the endpoints' gradients are computed and dropped (two
+        extra points per row cost less than a forward call of their own). The caller
+        checked that all ``n (k + 2)`` points fit one pass, so this is that one pass,
+        without the chunking engine's bookkeeping (this path serves a handful of rows, where
+        every fixed cost shows)."""
         import torch
 
         n, k, g = len(x), self.n_steps, self.n_steps + 2
-        model = self.model
+        model, shape = self.model, x.shape[1:]
         if target is not None:
             target = check_target(target, n, model.n_outputs, class_names=model.class_names)
-        alphas, weights = integration_rule(self.rule, k)
         ops = model.array_ops()
+        coef, weights = _rule_tensors(self.rule, k, ops.device, ops.dtype)  # (k + 2,), (k,)
+        coef = coef.reshape(1, g, *(1,) * len(shape))
         x_dev = ops.asarray(x)
-        b_dev = ops.asarray(np.broadcast_to(base, x.shape))
-        diff = x_dev - b_dev
-        tail = (1,) * (x.ndim - 1)
-        a_dev = ops.asarray(alphas).reshape(1, k, *tail)
-        w_dev = ops.asarray(weights)
-        values = torch.empty(x_dev.shape, dtype=torch.float64, device=x_dev.device)
-        ends = torch.empty((n, 2), dtype=torch.float64, device=x_dev.device)
-        t_dev = None  # per point: the row's target repeated over its group
-        if target is not None:
-            t_dev = torch.as_tensor(np.repeat(target, g), device=x_dev.device)
-
-        def make_chunk(start: int, stop: int) -> Any:
-            r0, r1 = start // g, stop // g
-            pts = torch.empty((r1 - r0, g, *x.shape[1:]), dtype=x_dev.dtype, device=x_dev.device)
-            pts[:, 0] = x_dev[r0:r1]
-            pts[:, 1] = b_dev[r0:r1]
-            pts[:, 2:] = b_dev[r0:r1, None] + a_dev * diff[r0:r1, None]
-            return pts.reshape(-1, *x.shape[1:])
-
-        def pick(start: int, stop: int, y: Any) -> Any:
-            r0, r1 = start // g, stop // g
-            if t_dev is not None:
-                return t_dev[start:stop]
-            # the predicted class at x, the group's first point
-            return y.reshape(r1 - r0, g, -1)[:, 0].argmax(dim=1).repeat_interleave(g)
-
-        def consume(start: int, stop: int, grad: Any, output: Any) -> None:
-            r0, r1 = start // g, stop // g
-            path = grad.reshape(r1 - r0, g, -1)[:, 2:]
-            total = torch.matmul(w_dev, path)  # Σ_j w_j ∂f/∂x at the path points
-            values[r0:r1] = (total.reshape(r1 - r0, *x.shape[1:]) * diff[r0:r1]).double()
-            ends[r0:r1] = output.reshape(r1 - r0, g)[:, :2].double()
-
-        chosen = for_each_gradient(
-            model, make_chunk, n * g, pick, consume, batch_size=self.batch_size, group=g
-        )
-        vals, f_ends = to_numpy(values), to_numpy(ends)
+        if not base.any():  # zero baseline: the points are coef * x ([x, 0, α x...]), exactly
+            diff = x_dev
+            points = coef * x_dev[:, None]
+        else:  # x' + α (x - x'), with the endpoints copied exactly
+            b_dev = ops.asarray(np.broadcast_to(base, x.shape))
+            diff = x_dev - b_dev
+            path = b_dev[:, None] + coef[:, 2:] * diff[:, None]
+            points = torch.cat([x_dev[:, None], b_dev[:, None], path], dim=1)
+        points = points.reshape(n * g, *shape)
+        set_eval(model)
+        with torch.enable_grad(), full_float32(model.device):
+            points.requires_grad_(True)
+            out = model._forward_torch_full(points).reshape(n, g, -1)
+            if target is None:  # the predicted class at x, each group's first point
+                t_dev = out[:, 0].detach().argmax(dim=1)
+            else:
+                t_dev = torch.as_tensor(target, device=out.device)
+            picked = out.gather(2, t_dev.reshape(n, 1, 1).expand(n, g, 1))[..., 0]
+            (grad,) = torch.autograd.grad(picked.sum(), points)
+        # Σ_j w_j ∂f/∂x at the path points, times x - x'
+        total = torch.matmul(weights, grad.reshape(n, g, -1)[:, 2:])
+        vals = to_numpy(total.reshape(n, *shape) * diff)
+        f_ends = to_numpy(picked[:, :2])
         f_x, f_base = f_ends[:, 0], f_ends[:, 1]
         gap = np.abs(vals.reshape(n, -1).sum(axis=1) - (f_x - f_base))
         result = {"values": vals, "base_value": f_base, "extras": {"completeness_gap": gap}}
-        return chosen[::g].copy(), f_x, result
+        chosen = target if target is not None else to_numpy(t_dev).astype(np.int64)
+        return np.asarray(chosen, dtype=np.int64), f_x, result
 
     def _baseline(self, x: np.ndarray) -> np.ndarray:
         return resolve_baseline(

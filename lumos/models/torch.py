@@ -105,7 +105,14 @@ class TorchModel(Model):
         return self.module(x.to(device=self.device, dtype=self._dtype))
 
     def _fingerprint_key(self) -> Any:
-        tensors = [*self.module.named_parameters(), *self.module.named_buffers()]
+        # one walk over the modules (named_parameters + named_buffers would walk twice and
+        # de-duplicate through a set: this runs on every explanation)
+        tensors = [
+            (f"{prefix}.{name}", t)
+            for prefix, m in self.module.named_modules(remove_duplicate=False)
+            for name, t in (*m._parameters.items(), *m._buffers.items())
+            if t is not None
+        ]
         return _tensor_key(tensors)
 
     def _update_fingerprint(self, h: Any) -> None:
