@@ -273,6 +273,7 @@ def test_hooks_removed_when_the_forward_raises(method: str) -> None:
     x = np.random.default_rng(0).random((2, 1, 8, 8))
     with pytest.raises(RuntimeError, match="boom"):
         lumos.explain(net, x, method=method)
+    assert torch.is_grad_enabled()  # the hook turns autograd on mid-forward; restored
     for m in net.modules():
         assert not m._forward_hooks and not m._backward_hooks and not m._forward_pre_hooks
     # and when the layer is rejected after the forward pass (not convolutional)
@@ -281,6 +282,19 @@ def test_hooks_removed_when_the_forward_raises(method: str) -> None:
         lumos.explain(cnn, X, method=method, layer="classifier.1")
     for m in cnn.modules():
         assert not m._forward_hooks and not m._backward_hooks and not m._forward_pre_hooks
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_autograd_mode_of_the_caller_is_kept(method: str) -> None:
+    """The layers below the hooked one run without autograd and the hook switches it on;
+    the caller's mode is what it was afterwards, and the maps do not depend on it."""
+    net = zoo.torch_cnn((1, 28, 28), 10, seed=0)
+    reference = lumos.explain(net, X, method=method, target=3).values
+    with torch.no_grad():
+        inside = lumos.explain(net, X, method=method, target=3).values
+        assert not torch.is_grad_enabled()
+    assert torch.is_grad_enabled()
+    np.testing.assert_array_equal(inside, reference)
 
 
 @pytest.mark.parametrize("method", METHODS)
