@@ -77,7 +77,7 @@ def for_each_gradient(
     model: Model,
     make_chunk: Callable[[int, int], Any],
     n_inputs: int,
-    target: np.ndarray | Callable[[int, int, Any], Any] | None,
+    target: np.ndarray | None,
     consume: Callable[[int, int, Any, Any], None],
     *,
     batch_size: int | None = None,
@@ -94,13 +94,9 @@ def for_each_gradient(
         shape (stop - start, *input_shape) on the model's device.
     n_inputs : int
         Total number of inputs.
-    target : ndarray of int, shape (n_inputs,), callable or None
+    target : ndarray of int, shape (n_inputs,), or None
         Output index differentiated for each input; ``None``: each input's largest output
-        (its predicted class), read off the same forward pass; a callable
-        ``target(start, stop, outputs)`` receives a chunk's outputs (stop - start,
-        n_outputs), detached, and returns its inputs' indices as a torch int64 tensor (so a
-        chunk holding a row and its points can differentiate the points for the row's
-        predicted class).
+        (its predicted class), read off the same forward pass.
     consume : callable
         ``consume(start, stop, grad, output)`` receives the gradients (stop - start,
         *input_shape) and the target outputs (stop - start,), torch tensors detached from the
@@ -123,18 +119,14 @@ def for_each_gradient(
     set_eval(model)
     rows = gradient_batch_size(model, batch_size)
     chosen = np.empty(n_inputs, dtype=np.int64)
-    pick = target if callable(target) else None
-    if target is not None and pick is None:
+    if target is not None:
         chosen[:] = target
         target_dev = torch.as_tensor(chosen, device=model.device)
     with _grad_enabled(), full_float32(model.device):
         for sl in group_chunks(n_inputs, rows, group):
             x = make_chunk(sl.start, sl.stop).detach().requires_grad_(True)
             y = model._forward_torch_full(x)
-            if pick is not None:
-                t = pick(sl.start, sl.stop, y.detach())
-                chosen[sl] = t.cpu().numpy()
-            elif target is None:
+            if target is None:
                 t = y.detach().argmax(dim=1)
                 chosen[sl] = t.cpu().numpy()
             else:
