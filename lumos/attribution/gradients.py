@@ -134,6 +134,11 @@ class _Accumulator:
         self.sum[sl] += part.double()
         self.count[sl] += c
 
+    def add_totals(self, r0: int, r1: int, totals: Any) -> None:
+        """Whole rows ``r0..r1-1`` at once: their sums over all ``k`` points (no squares)."""
+        self.sum[r0:r1] += totals.double()
+        self.count[r0:r1] += self.k
+
     def total(self) -> np.ndarray:
         return to_numpy(self.sum)
 
@@ -209,24 +214,35 @@ class _GradientExplainer(Explainer):
         contribution: Any,
         *,
         squares: bool = False,
+        whole_rows: tuple[Any, Any] | None = None,
     ) -> _Accumulator:
         """Gradients at ``k`` points per row, reduced to per-row sums.
 
         ``point(i, j)`` builds the points with row indices ``i`` and point indices ``j``
         (torch int64 tensors of one chunk) on the device; ``contribution(i, j, grad)`` turns
         their gradients into the per-point attributions that are summed per row.
+        ``whole_rows = (points(r0, r1), totals(r0, r1, grad))``, optional (not with
+        ``squares``), serves the chunks that hold whole rows ``r0..r1-1``: their points built
+        by broadcasting (no gathers) and their per-row sums (r1 - r0, *input_shape) computed
+        at once (e.g. a weighted sum over the points as one matrix product).
         """
         import torch
 
         n, shape = len(x), x.shape[1:]
         device = self.model.device
         acc = _Accumulator(n, k, shape, device, squares)
+        fast = whole_rows is not None and not squares
 
         def make_chunk(start: int, stop: int) -> Any:
+            if fast and start % k == 0 and stop % k == 0:
+                return whole_rows[0](start // k, stop // k)
             idx = torch.arange(start, stop, device=device)
             return point(idx // k, idx % k)
 
         def consume(start: int, stop: int, grad: Any, _output: Any) -> None:
+            if fast and start % k == 0 and stop % k == 0:
+                acc.add_totals(start // k, stop // k, whole_rows[1](start // k, stop // k, grad))
+                return
             idx = torch.arange(start, stop, device=device)
             acc.add(start, stop, contribution(idx // k, idx % k, grad))
 
@@ -473,7 +489,20 @@ class IntegratedGradients(_GradientExplainer):
         def contribution(i: Any, j: Any, g: Any) -> Any:
             return w_dev[j].reshape(-1, *tail) * g * diff[i]
 
-        acc = self._gradient_pass(x, target, self.n_steps, point, contribution)
+        k, shape = self.n_steps, x.shape[1:]
+        a_col = a_dev.reshape(1, k, *tail)
+
+        def row_points(r0: int, r1: int) -> Any:
+            return (b_dev[r0:r1, None] + a_col * diff[r0:r1, None]).reshape(-1, *shape)
+
+        def row_totals(r0: int, r1: int, g: Any) -> Any:
+            # Σ_j w_j ∂f/∂x at the path points (one matrix product), times x - x'
+            summed = w_dev @ g.reshape(r1 - r0, k, -1)
+            return summed.reshape(r1 - r0, *shape) * diff[r0:r1]
+
+        acc = self._gradient_pass(
+            x, target, k, point, contribution, whole_rows=(row_points, row_totals)
+        )
         values = acc.total()  # the weighted sum over the path
         if f_base is None:
             f_base = self.model.evaluate(np.ascontiguousarray(base), batch_size=self.batch_size)
