@@ -39,8 +39,32 @@ def _quantus_explain(model: Any, inputs: np.ndarray, targets: np.ndarray, **_: A
     return _ig(model, np.asarray(inputs, dtype=np.float32), np.asarray(targets)).astype(np.float32)
 
 
-def _flags() -> dict[str, Any]:
-    return {"disable_warnings": True, "display_progressbar": False}
+def _quantus_metric(name: str) -> Any:
+    """The quantus metric object of this benchmark at its parameters (``normalise=False``,
+    ``abs`` as lumos, float baselines)."""
+    import quantus
+    from quantus.functions.similarity_func import correlation_spearman
+
+    flags = {"disable_warnings": True, "display_progressbar": False}
+    spearman = {"similarity_func": correlation_spearman, "normalise": False, "seed": 42}
+    if name == "faithfulness_correlation":
+        return quantus.FaithfulnessCorrelation(
+            nr_runs=RUNS, subset_size=SUBSET, perturb_baseline=0.0, abs=False,
+            normalise=False, return_aggregate=False, **flags,
+        )  # fmt: skip
+    if name == "pixel_flipping":
+        return quantus.PixelFlipping(
+            features_in_step=STEP, perturb_baseline=0.0, abs=False, normalise=False, **flags
+        )
+    if name == "max_sensitivity":
+        return quantus.MaxSensitivity(
+            nr_samples=SAMPLES, lower_bound=RADIUS, abs=False, normalise=False, **flags
+        )
+    if name == "random_logit":
+        return quantus.RandomLogit(num_classes=10, abs=False, **spearman, **flags)
+    if name == "model_randomisation":
+        return quantus.MPRT(layer_order="top_down", abs=True, **spearman, **flags)
+    raise ValueError(name)
 
 
 def _call(
@@ -84,9 +108,6 @@ def _randomised_copies(net: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 def run(quick: bool = False) -> list[Section]:
-    import quantus
-    from quantus.functions.similarity_func import correlation_spearman
-
     digits = datasets.digits(28)
     net = _trained_cnn(digits)
     n = 10 if quick else 50
@@ -125,15 +146,7 @@ def run(quick: bool = False) -> list[Section]:
                 model, expl, n_samples=RUNS, subset_size=SUBSET, baseline=0.0, random_state=0
             ),
             lambda: _call(
-                quantus.FaithfulnessCorrelation(
-                    nr_runs=RUNS,
-                    subset_size=SUBSET,
-                    perturb_baseline=0.0,
-                    abs=False,
-                    normalise=False,
-                    return_aggregate=False,
-                    **_flags(),
-                ),
+                _quantus_metric("faithfulness_correlation"),
                 net,
                 x,
                 y,
@@ -147,13 +160,7 @@ def run(quick: bool = False) -> list[Section]:
             f"{STEP} pixels per step set to 0 ({d // STEP} steps)",
             lambda: metrics.pixel_flipping(model, expl, features_per_step=STEP, baseline=0.0),
             lambda: _call(
-                quantus.PixelFlipping(
-                    features_in_step=STEP,
-                    perturb_baseline=0.0,
-                    abs=False,
-                    normalise=False,
-                    **_flags(),
-                ),
+                _quantus_metric("pixel_flipping"),
                 net,
                 x,
                 y,
@@ -169,9 +176,7 @@ def run(quick: bool = False) -> list[Section]:
                 model, expl, n_samples=SAMPLES, radius=RADIUS, random_state=0
             ),
             lambda: _call(
-                quantus.MaxSensitivity(
-                    nr_samples=SAMPLES, lower_bound=RADIUS, abs=False, normalise=False, **_flags()
-                ),
+                _quantus_metric("max_sensitivity"),
                 net,
                 x,
                 y,
@@ -186,14 +191,7 @@ def run(quick: bool = False) -> list[Section]:
             "IG of one random other class, Spearman",
             lambda: metrics.random_logit(model, expl, similarity="spearman", random_state=0),
             lambda: _call(
-                quantus.RandomLogit(
-                    num_classes=10,
-                    similarity_func=correlation_spearman,
-                    abs=False,
-                    normalise=False,
-                    seed=42,
-                    **_flags(),
-                ),
+                _quantus_metric("random_logit"),
                 net,
                 x,
                 y,
@@ -210,14 +208,7 @@ def run(quick: bool = False) -> list[Section]:
                 model, expl, order="cascading", similarity="spearman", random_state=0
             ),
             lambda: _call(
-                quantus.MPRT(
-                    layer_order="top_down",
-                    similarity_func=correlation_spearman,
-                    abs=True,
-                    normalise=False,
-                    seed=42,
-                    **_flags(),
-                ),
+                _quantus_metric("model_randomisation"),
                 net,
                 x,
                 y,
@@ -272,9 +263,7 @@ def run(quick: bool = False) -> list[Section]:
     pf = metrics.pixel_flipping(model, expl, features_per_step=STEP, baseline=0.0)
     q_curve = np.asarray(
         _call(
-            quantus.PixelFlipping(
-                features_in_step=STEP, perturb_baseline=0.0, abs=False, normalise=False, **_flags()
-            ),
+            _quantus_metric("pixel_flipping"),
             net,
             x,
             y,
@@ -309,7 +298,6 @@ def _quantus_native(
     scale-free scores do not see).
     """
     import quantus
-    from quantus.functions.similarity_func import correlation_spearman
 
     expl = lumos.explain(
         model, x, method="integrated_gradients", target=y, n_steps=10, rule="riemann_trapezoid"
@@ -335,9 +323,7 @@ def _quantus_native(
                 model, expl, n_samples=SAMPLES, radius=RADIUS, random_state=0
             ),
             lambda: _call(
-                quantus.MaxSensitivity(
-                    nr_samples=SAMPLES, lower_bound=RADIUS, abs=False, normalise=False, **_flags()
-                ),
+                _quantus_metric("max_sensitivity"),
                 net,
                 x,
                 y,
@@ -350,14 +336,7 @@ def _quantus_native(
             "random_logit",
             lambda: metrics.random_logit(model, expl, similarity="spearman", random_state=0),
             lambda: _call(
-                quantus.RandomLogit(
-                    num_classes=10,
-                    similarity_func=correlation_spearman,
-                    abs=False,
-                    normalise=False,
-                    seed=42,
-                    **_flags(),
-                ),
+                _quantus_metric("random_logit"),
                 net,
                 x,
                 y,
@@ -372,14 +351,7 @@ def _quantus_native(
                 model, expl, order="cascading", similarity="spearman", random_state=0
             ),
             lambda: _call(
-                quantus.MPRT(
-                    layer_order="top_down",
-                    similarity_func=correlation_spearman,
-                    abs=True,
-                    normalise=False,
-                    seed=42,
-                    **_flags(),
-                ),
+                _quantus_metric("model_randomisation"),
                 net,
                 x,
                 y,

@@ -316,9 +316,7 @@ def metric_checks() -> Section:
 
 def metric_timings() -> Section:
     """Three metrics against quantus on the GPU (the CPU table's workload)."""
-    import quantus
-
-    from benchmarks.bench_metrics import RADIUS, RUNS, SAMPLES, STEP, SUBSET, _call, _flags
+    from benchmarks.bench_metrics import RADIUS, RUNS, SAMPLES, STEP, SUBSET, _call, _quantus_metric
 
     digits = datasets.digits(28)
     net = zoo.torch_cnn((1, 28, 28), 10, seed=0)
@@ -343,15 +341,7 @@ def metric_timings() -> Section:
                 model, expl, n_samples=RUNS, subset_size=SUBSET, baseline=0.0, random_state=0
             ),
             lambda: _call(
-                quantus.FaithfulnessCorrelation(
-                    nr_runs=RUNS,
-                    subset_size=SUBSET,
-                    perturb_baseline=0.0,
-                    abs=False,
-                    normalise=False,
-                    return_aggregate=False,
-                    **_flags(),
-                ),
+                _quantus_metric("faithfulness_correlation"),
                 net,
                 x,
                 y,
@@ -363,13 +353,7 @@ def metric_timings() -> Section:
             "pixel_flipping",
             lambda: metrics.pixel_flipping(model, expl, features_per_step=STEP, baseline=0.0),
             lambda: _call(
-                quantus.PixelFlipping(
-                    features_in_step=STEP,
-                    perturb_baseline=0.0,
-                    abs=False,
-                    normalise=False,
-                    **_flags(),
-                ),
+                _quantus_metric("pixel_flipping"),
                 net,
                 x,
                 y,
@@ -383,13 +367,7 @@ def metric_timings() -> Section:
                 model, expl, n_samples=SAMPLES, radius=RADIUS, random_state=0
             ),
             lambda: _call(
-                quantus.MaxSensitivity(
-                    nr_samples=SAMPLES,
-                    lower_bound=RADIUS,
-                    abs=False,
-                    normalise=False,
-                    **_flags(),
-                ),
+                _quantus_metric("max_sensitivity"),
                 net,
                 x,
                 y,
