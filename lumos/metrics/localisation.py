@@ -758,24 +758,10 @@ def feature_agreement(
     return _topk_agreement(model, explanation, ground_truth, k, "feature_agreement", "feature")
 
 
-@register_metric(
-    "rank_agreement",
-    category="localisation",
-    higher_is_better=True,
-    requires=("tabular", "ground_truth"),
-    reference=_AGREEMENT_REF,
-)
-def rank_agreement(
-    model: Any, explanation: Explanation, *, ground_truth: Any = None, k: int | float | None = None
-) -> MetricResult:
-    """Rank agreement: the share of top-k positions holding the reference's feature and rank.
-
-    ``RA = (1/k) Σ_{j<k} [o_e(j) = o_r(j) and ρ_e(o_e(j)) = ρ_r(o_r(j))]`` where ``o`` lists
-    features by decreasing magnitude (ties by index) and ``ρ`` is the dense magnitude rank
-    (tied magnitudes share a rank), as OpenXAI's ``RA``. Needs a reference attribution: a set
-    of relevant features has no ranks (InputError).
-
-    Parameters
+#: Parameters, Returns and References shared by rank, sign and signed-rank agreement
+#: (placed into their docstrings below, at {params}).
+_RANKED_DOC_PARAMS = """\
+Parameters
     ----------
     model : object or None
         Used only to validate the explanation (no model call); may be None.
@@ -799,6 +785,27 @@ def rank_agreement(
     References
     ----------
     Krishna et al. (2022); Agarwal et al. (2022), see :func:`feature_agreement`.
+"""
+
+
+@register_metric(
+    "rank_agreement",
+    category="localisation",
+    higher_is_better=True,
+    requires=("tabular", "ground_truth"),
+    reference=_AGREEMENT_REF,
+)
+def rank_agreement(
+    model: Any, explanation: Explanation, *, ground_truth: Any = None, k: int | float | None = None
+) -> MetricResult:
+    """Rank agreement: the share of top-k positions holding the reference's feature and rank.
+
+    ``RA = (1/k) Σ_{j<k} [o_e(j) = o_r(j) and ρ_e(o_e(j)) = ρ_r(o_r(j))]`` where ``o`` lists
+    features by decreasing magnitude (ties by index) and ``ρ`` is the dense magnitude rank
+    (tied magnitudes share a rank), as OpenXAI's ``RA``. Needs a reference attribution: a set
+    of relevant features has no ranks (InputError).
+
+    {params}
     """
     return _topk_agreement(model, explanation, ground_truth, k, "rank_agreement", "rank")
 
@@ -819,30 +826,7 @@ def sign_agreement(
     ``sign 0 = 0``). Needs a reference attribution: a set of relevant features has no signs
     (InputError).
 
-    Parameters
-    ----------
-    model : object or None
-        Used only to validate the explanation (no model call); may be None.
-    explanation : Explanation
-        Attributions of shape (n, *input_shape); rows are flattened to d features.
-    ground_truth : array-like
-        A reference attribution: a float array of shape (n, d) or (d,) (or (n, *input_shape)
-        / input_shape), e.g. the generator's true coefficients or an oracle's attributions.
-        A set of relevant features is refused (it has no ranks or signs).
-    k : int, float or None, default None
-        Number of top features (int in [1, d]) or a fraction of d (float in (0, 1], rounded
-        up). None: per row, the number of nonzero reference entries, so the generator's
-        coefficients give its relevant features; for a dense reference pass k explicitly.
-
-    Returns
-    -------
-    MetricResult
-        ``scores`` (n,) in [0, 1]; NaN where k would be 0 (``extras["nan_reason"]``).
-        ``extras["k"]`` (n,): the k used per row.
-
-    References
-    ----------
-    Krishna et al. (2022); Agarwal et al. (2022), see :func:`feature_agreement`.
+    {params}
 
     Notes
     -----
@@ -868,34 +852,15 @@ def signed_rank_agreement(
     Rank agreement's condition plus ``sign e_f = sign r_f`` (OpenXAI's ``SRA``). Needs a
     reference attribution (InputError for a set).
 
-    Parameters
-    ----------
-    model : object or None
-        Used only to validate the explanation (no model call); may be None.
-    explanation : Explanation
-        Attributions of shape (n, *input_shape); rows are flattened to d features.
-    ground_truth : array-like
-        A reference attribution: a float array of shape (n, d) or (d,) (or (n, *input_shape)
-        / input_shape), e.g. the generator's true coefficients or an oracle's attributions.
-        A set of relevant features is refused (it has no ranks or signs).
-    k : int, float or None, default None
-        Number of top features (int in [1, d]) or a fraction of d (float in (0, 1], rounded
-        up). None: per row, the number of nonzero reference entries, so the generator's
-        coefficients give its relevant features; for a dense reference pass k explicitly.
-
-    Returns
-    -------
-    MetricResult
-        ``scores`` (n,) in [0, 1]; NaN where k would be 0 (``extras["nan_reason"]``).
-        ``extras["k"]`` (n,): the k used per row.
-
-    References
-    ----------
-    Krishna et al. (2022); Agarwal et al. (2022), see :func:`feature_agreement`.
+    {params}
     """
     return _topk_agreement(
         model, explanation, ground_truth, k, "signed_rank_agreement", "signed_rank"
     )
+
+
+for _f in (rank_agreement, sign_agreement, signed_rank_agreement):
+    _f.__doc__ = (_f.__doc__ or "").replace("{params}", _RANKED_DOC_PARAMS.strip("\n"))
 
 
 def _subset(e: np.ndarray, r: np.ndarray, k: Any) -> tuple[np.ndarray, np.ndarray]:
