@@ -2075,21 +2075,8 @@ def comprehensiveness(
     ERASER: a benchmark to evaluate rationalized NLP models. ACL 2020.
     https://arxiv.org/abs/1911.03429
     """
-    p = prepare(model, explanation)
-    frac = _check_fractions(fractions)
-    abs_ = check_bool(abs, "abs")
-    gaps, ks = _eraser_gaps(
-        p, keep_top=False, fractions=frac, baseline=baseline, abs_=abs_,
-        batch_size=batch_size, random_state=random_state, explanation=explanation,
-    )  # fmt: skip
-    return MetricResult(
-        name="",
-        scores=gaps.mean(axis=1),
-        higher_is_better=True,
-        category="",
-        curve=gaps,
-        curve_x=list(frac),
-        extras={"k": ks},
+    return _eraser_result(
+        model, explanation, fractions, baseline, abs, batch_size, random_state, keep_top=False
     )
 
 
@@ -2133,17 +2120,34 @@ def sufficiency(
     ERASER: a benchmark to evaluate rationalized NLP models. ACL 2020.
     https://arxiv.org/abs/1911.03429
     """
+    return _eraser_result(
+        model, explanation, fractions, baseline, abs, batch_size, random_state, keep_top=True
+    )
+
+
+def _eraser_result(
+    model: Any,
+    explanation: Any,
+    fractions: Any,
+    baseline: Any,
+    abs: Any,
+    batch_size: int | None,
+    random_state: Any,
+    *,
+    keep_top: bool,
+) -> MetricResult:
+    """Comprehensiveness (``keep_top=False``: the top features removed) or sufficiency
+    (``keep_top=True``: only they kept): per-bin gaps as the curve, their mean as the score."""
     p = prepare(model, explanation)
     frac = _check_fractions(fractions)
-    abs_ = check_bool(abs, "abs")
     gaps, ks = _eraser_gaps(
-        p, keep_top=True, fractions=frac, baseline=baseline, abs_=abs_,
+        p, keep_top=keep_top, fractions=frac, baseline=baseline, abs_=check_bool(abs, "abs"),
         batch_size=batch_size, random_state=random_state, explanation=explanation,
     )  # fmt: skip
     return MetricResult(
         name="",
         scores=gaps.mean(axis=1),
-        higher_is_better=False,
+        higher_is_better=not keep_top,
         category="",
         curve=gaps,
         curve_x=list(frac),
