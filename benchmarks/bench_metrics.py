@@ -9,6 +9,7 @@ inputs. A second table shows ``lumos.evaluate`` sharing work between metrics.
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 
 import lumos
 from benchmarks._common import Section, fmt_s, interleaved_best_times
-from benchmarks.bench_gradients import _trained_cnn
+from benchmarks.bench_gradients import _load, _trained_cnn
 from lumos import datasets, metrics
 
 N_STEPS = 16  # integrated gradients steps, for the explanation and every re-explanation
@@ -26,6 +27,7 @@ SUBSET = 224  # faithfulness correlation: pixels per subset (quantus' default)
 STEP = 28  # pixel flipping: pixels per step (28 steps on 28 × 28 images)
 SAMPLES = 10  # max-sensitivity: perturbed copies per image
 RADIUS = 0.2  # max-sensitivity: L∞ radius of the uniform noise (quantus' lower_bound)
+ROUNDS = 5  # interleaved rounds per row (best time kept)
 
 
 def _ig(model: Any, x: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -231,7 +233,7 @@ def run(quick: bool = False) -> list[Section]:
             "of its perturbed inputs in lumos' default chunk, or the re-explanations (IG on "
             "the perturbed copies, IG of the other class, IG of each randomised model — the "
             "models pre-built). lumos, quantus and the floor of a row are timed in interleaved "
-            "rounds (best of at least 3)."
+            f"rounds (best of {ROUNDS})."
         ),
         header=[
             "metric",
@@ -245,8 +247,10 @@ def run(quick: bool = False) -> list[Section]:
             "quantus ÷ floor",
         ],
     )
+    load_start = _load()
     for name, params, ours, theirs, floor, floor_work in cases:
-        t = interleaved_best_times({"lumos": ours, "quantus": theirs, "floor": floor}, rounds=3)
+        trio = {"lumos": ours, "quantus": theirs, "floor": floor}
+        t = interleaved_best_times(trio, rounds=ROUNDS)
         section.rows.append(
             [
                 name,
@@ -260,6 +264,10 @@ def run(quick: bool = False) -> list[Section]:
                 f"{t['quantus'] / t['floor']:.2f}",
             ]
         )
+    section.notes.append(
+        f"1-minute load average of this {os.cpu_count()}-core machine before and after the "
+        f"timings: {load_start}, {_load()}."
+    )
     pf = metrics.pixel_flipping(model, expl, features_per_step=STEP, baseline=0.0)
     q_curve = np.asarray(
         _call(
@@ -370,7 +378,7 @@ def _quantus_native(
             'same 10 nodes (`rule="riemann_trapezoid"`) and re-runs it, so the model work '
             f"is the same (captum's values are 0.9 × lumos': max deviation {gap:.1e}). Same "
             "images, parameters and floors (IG with these nodes) as above; interleaved "
-            "rounds, best of 3."
+            f"rounds, best of {ROUNDS}."
         ),
         header=[
             "metric",
@@ -383,7 +391,8 @@ def _quantus_native(
         ],
     )
     for name, ours, theirs, floor in cases:
-        t = interleaved_best_times({"lumos": ours, "quantus": theirs, "floor": floor}, rounds=3)
+        trio = {"lumos": ours, "quantus": theirs, "floor": floor}
+        t = interleaved_best_times(trio, rounds=ROUNDS)
         section.rows.append(
             [
                 name,
