@@ -580,6 +580,6 @@ class GlobalExplanation:
 def _pandas() -> Any:
     try:
         import pandas as pd
-    except ImportError:  # pragma: no cover - pandas ships with the dev extra
+    except ImportError:  # pragma: no cover - pandas is a dependency
         raise LumosError("to_frame() needs pandas: pip install pandas") from None
     return pd

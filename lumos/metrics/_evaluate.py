@@ -109,7 +109,7 @@ class EvaluationTable:
         """A pandas DataFrame with one row per (method, metric) (needs pandas)."""
         try:
             import pandas as pd
-        except ImportError as exc:  # pragma: no cover - pandas is a dev / report extra
+        except ImportError as exc:  # pragma: no cover - pandas is a dependency
             raise LumosError("to_frame() needs pandas: pip install pandas") from exc
         return pd.DataFrame(self.rows())
 
