@@ -142,6 +142,25 @@ class Explainer(abc.ABC):
         explanation._explainer = self  # type: ignore[attr-defined]
         return explanation
 
+    def attributions(self, x: Any, target: Any = None) -> np.ndarray:
+        """Only the attributions of :meth:`explain`: what a metric that re-runs the
+        explainer on new inputs needs.
+
+        Parameters
+        ----------
+        x : array-like of shape (n, *input_shape)
+        target : None, int, str or sequence, optional
+            As in :meth:`explain`.
+
+        Returns
+        -------
+        ndarray of shape (n, *input_shape)
+            ``explain(x, target).values``. Methods that compute by-products for the
+            :class:`Explanation` skip them here (integrated gradients: the model's outputs at
+            the rows and their baselines, which only its completeness gap reads).
+        """
+        return self.explain(x, target=target).values
+
     def _explain_fused(
         self, x: np.ndarray, target: Any
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:

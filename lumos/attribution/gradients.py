@@ -463,6 +463,14 @@ class IntegratedGradients(_GradientExplainer):
             self.baseline, x, background=self.background, blur_sigma=self.blur_sigma
         )
 
+    def attributions(self, x: Any, target: Any = None) -> np.ndarray:
+        if target is None:  # the predicted class needs the rows' outputs anyway
+            return super().attributions(x, target)
+        arr, _ = self.model.check_input(x)
+        m = self.model
+        tgt = check_target(target, len(arr), m.n_outputs, class_names=m.class_names)
+        return self.attribute(arr, tgt, ends=False)["values"]
+
     def attribute(
         self,
         x: np.ndarray,
@@ -472,7 +480,11 @@ class IntegratedGradients(_GradientExplainer):
         seeds: list[np.random.SeedSequence] | None = None,
         base: np.ndarray | None = None,
         f_base: np.ndarray | None = None,
+        ends: bool = True,
     ) -> dict[str, Any]:
+        """``base`` (1 or n, *input_shape) and ``f_base`` (1 or n, n_outputs), when known,
+        spare resolving and evaluating the baseline; ``ends=False`` returns only
+        ``values``, without evaluating the model at the rows and their baselines."""
         if base is None:
             base = self._baseline(x)
         alphas, weights = integration_rule(self.rule, self.n_steps)
@@ -504,6 +516,8 @@ class IntegratedGradients(_GradientExplainer):
             x, target, k, point, contribution, whole_rows=(row_points, row_totals)
         )
         values = acc.total()  # the weighted sum over the path
+        if not ends:
+            return {"values": values}
         if f_base is None:
             f_base = self.model.evaluate(np.ascontiguousarray(base), batch_size=self.batch_size)
         f_base = f_base[np.arange(len(x)) % len(base), target]

@@ -607,7 +607,7 @@ def resolve_explainer(
             kw = dict(params)
             if stochastic and random_state is not None:
                 kw["random_state"] = random_state
-            return cls(model, **kw).explain(x, target=target).values
+            return cls(model, **kw).attributions(x, target=target)
 
         run_named.stochastic = stochastic  # type: ignore[attr-defined]
         return run_named
@@ -620,8 +620,8 @@ def resolve_explainer(
 
                 other = copy.copy(inst)
                 other.random_state = random_state  # type: ignore[attr-defined]
-                return other.explain(x, target=target).values
-            return inst.explain(x, target=target).values
+                return other.attributions(x, target=target)
+            return inst.attributions(x, target=target)
 
         run_instance.stochastic = inst.stochastic  # type: ignore[attr-defined]
         return run_instance

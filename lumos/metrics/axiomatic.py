@@ -766,7 +766,7 @@ def _shifted_explainer(
         kwargs = _shift_references(kwargs, set(parameter_names(cls)), m)
 
     def run(x: np.ndarray, target: np.ndarray) -> np.ndarray:
-        return cls(g, **kwargs).explain(x, target=target).values
+        return cls(g, **kwargs).attributions(x, target=target)
 
     return run
 

@@ -552,6 +552,31 @@ def test_a_rows_values_do_not_depend_on_the_other_rows(small_nets: dict, net_nam
         _assert_same(full, first, rows=slice(0, 2))
 
 
+@pytest.mark.parametrize("net_name", ["cnn", "mlp"])
+def test_attributions_are_the_explanations_values(small_nets: dict, net_name: str) -> None:
+    """``Explainer.attributions`` (what re-running metrics call) returns ``explain().values``;
+    integrated gradients then sends only its path points through the model: no forward call
+    for the rows' outputs or their baselines (which only the completeness gap reads)."""
+    net, x, t = small_nets[net_name]
+    for method, params in _configs(x):
+        explainer = get_explainer(method)(net, **params)
+        close(explainer.attributions(x, t), explainer.explain(x, t).values, 1e-6, err_msg=method)
+    ig = get_explainer("integrated_gradients")(lumos.wrap(net), n_steps=5, batch_size=4 * 5)
+    ig.explain(x, t)  # the wrapper learns the number of outputs
+    rows: list[tuple[int, bool]] = []
+    hook = net.register_forward_hook(lambda m, a, out: rows.append((len(a[0]), a[0].requires_grad)))
+    try:
+        for n in (1, 3):  # the one-pass path of a few rows, and the chunked path
+            rows.clear()
+            ig.explain(x[:n], t[:n])
+            assert sum(r for r, _ in rows) == n * 5 + (2 * n if n == 1 else n + 1)
+            rows.clear()
+            ig.attributions(x[:n], t[:n])
+            assert sum(r for r, _ in rows) == n * 5 and all(grad for _, grad in rows)
+    finally:
+        hook.remove()
+
+
 @pytest.mark.parametrize("method", ["expected_gradients", "smoothgrad", "vargrad"])
 def test_seeds(small_nets: dict, method: str) -> None:
     net, x, t = small_nets["cnn"]
