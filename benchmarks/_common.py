@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -76,11 +77,15 @@ def interleaved_best_times(
     """Best time of each of several functions, measured in interleaved rounds.
 
     The many-way :func:`paired_best_times`: after one warm-up call each, every round times
-    each function once (the starting function rotates from round to round), so a slow spell
-    of a shared machine hits all of them alike and each minimum comes from a quiet moment.
-    Ratios between the results compare like with like. With ``budget_s``, cheap sets of
-    functions get more rounds: as many as fit in ``budget_s`` judging by the warm-up, at
-    least ``rounds`` and at most ``max_rounds``.
+    each function once, so a slow spell of a shared machine hits all of them alike and each
+    minimum comes from a quiet moment. Ratios between the results compare like with like.
+    Each round runs the functions in a fresh random order (seeded, so runs repeat): what
+    one function leaves behind slows the next one (after captum's loop of one-image calls,
+    thousands of small single-threaded operations, the next 100-image forward + backward
+    takes ~1 ms longer, whichever library runs it), and a fixed rotation would always hand
+    that cost to the same successor. With ``budget_s``, cheap sets of functions get more
+    rounds: as many as fit in ``budget_s`` judging by the warm-up, at least ``rounds`` and
+    at most ``max_rounds``.
     """
     names = list(fns)
     start = time.perf_counter()
@@ -90,9 +95,9 @@ def interleaved_best_times(
         per_round = max(time.perf_counter() - start, 1e-6)
         rounds = int(min(max_rounds, max(rounds, budget_s // per_round)))
     best = dict.fromkeys(names, float("inf"))
-    for r in range(rounds):
-        k = r % len(names)
-        for name in names[k:] + names[:k]:
+    order = random.Random(0)
+    for _ in range(rounds):
+        for name in order.sample(names, len(names)):
             start = time.perf_counter()
             fns[name]()
             best[name] = min(best[name], time.perf_counter() - start)
