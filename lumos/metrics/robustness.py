@@ -242,6 +242,33 @@ def _sensitivity_result(zero: np.ndarray, scores: np.ndarray) -> MetricResult:
     return MetricResult(name="", scores=scores, higher_is_better=False, category="", extras=extras)
 
 
+#: The Parameters section max- and avg-sensitivity share (placed into their docstrings at
+#: {params}, below them).
+_SENSITIVITY_DOC_PARAMS = """Parameters
+    ----------
+    model : object
+        Anything :func:`lumos.wrap` accepts.
+    explanation : Explanation
+        ``values`` (n, *input_shape) at ``data`` (n, *input_shape) for ``target`` (n,).
+    explainer : None, str, Explainer or callable, optional
+        What re-explains the perturbed inputs (default: the explanation's own method and
+        parameters; a callable ``f(x, target) -> values`` for explanations made elsewhere).
+    radius : float, default 0.2
+        Half-width of the uniform noise added to every element (the L∞ ball's radius), in
+        the inputs' units (Quantus' ``lower_bound``).
+    n_samples : int, default 50
+        Perturbations per row (Quantus: ``nr_samples=200``). The maximum grows with it, so
+        compare max-sensitivity scores at equal ``n_samples``.
+    norm : {"l2", "l1", "linf"}, default "l2"
+        Norm of the attribution change and of ``a(x)`` (Quantus: Frobenius = ``"l2"``).
+    relative : bool, default True
+        Divide by ``‖a(x)‖`` (Quantus' definition; invariant to scaling the attributions).
+        ``False`` gives Yeh et al.'s unnormalised ``‖a(x') − a(x)‖``.
+    random_state : int, numpy Generator or None
+        Seeds the perturbations (per row, see the module docstring) and a stochastic
+        explainer's re-runs."""
+
+
 @register_metric(
     "max_sensitivity",
     category="robustness",
@@ -270,29 +297,7 @@ def max_sensitivity(
     where ``a(x'_j)`` re-runs the explainer on the perturbed input for the same target. The
     norm is taken over all elements of the row.
 
-    Parameters
-    ----------
-    model : object
-        Anything :func:`lumos.wrap` accepts.
-    explanation : Explanation
-        ``values`` (n, *input_shape) at ``data`` (n, *input_shape) for ``target`` (n,).
-    explainer : None, str, Explainer or callable, optional
-        What re-explains the perturbed inputs (default: the explanation's own method and
-        parameters; a callable ``f(x, target) -> values`` for explanations made elsewhere).
-    radius : float, default 0.2
-        Half-width of the uniform noise added to every element (the L∞ ball's radius), in
-        the inputs' units (Quantus' ``lower_bound``).
-    n_samples : int, default 50
-        Perturbations per row (Quantus: ``nr_samples=200``). The maximum grows with it, so
-        compare scores at equal ``n_samples``.
-    norm : {"l2", "l1", "linf"}, default "l2"
-        Norm of the attribution change and of ``a(x)`` (Quantus: Frobenius = ``"l2"``).
-    relative : bool, default True
-        Divide by ``‖a(x)‖`` (Quantus' definition; invariant to scaling the attributions).
-        ``False`` gives Yeh et al.'s unnormalised ``max ‖a(x') − a(x)‖``.
-    random_state : int, numpy Generator or None
-        Seeds the perturbations (per row, see the module docstring) and a stochastic
-        explainer's re-runs.
+    {params}
 
     Returns
     -------
@@ -349,24 +354,7 @@ def avg_sensitivity(
     Same draws and re-explanations as :func:`max_sensitivity` at the same ``radius``,
     ``n_samples`` and ``random_state`` (computed once inside :func:`lumos.evaluate`).
 
-    Parameters
-    ----------
-    model : object
-        Anything :func:`lumos.wrap` accepts.
-    explanation : Explanation
-        ``values`` (n, *input_shape) at ``data`` (n, *input_shape) for ``target`` (n,).
-    explainer : None, str, Explainer or callable, optional
-        What re-explains the perturbed inputs (see :func:`max_sensitivity`).
-    radius : float, default 0.2
-        Half-width of the uniform noise on every element (Quantus' ``lower_bound``).
-    n_samples : int, default 50
-        Perturbations per row (Quantus: ``nr_samples=200``).
-    norm : {"l2", "l1", "linf"}, default "l2"
-        Norm of the attribution change and of ``a(x)``.
-    relative : bool, default True
-        Divide by ``‖a(x)‖`` (Quantus); ``False``: Yeh et al.'s unnormalised form.
-    random_state : int, numpy Generator or None
-        Seeds the perturbations and a stochastic explainer's re-runs.
+    {params}
 
     Returns
     -------
@@ -391,6 +379,10 @@ def avg_sensitivity(
     scores = np.full(len(ratios), np.nan)
     scores[~zero] = ratios[~zero].mean(axis=1)
     return _sensitivity_result(zero, scores)
+
+
+for _f in (max_sensitivity, avg_sensitivity):
+    _f.__doc__ = (_f.__doc__ or "").replace("{params}", _SENSITIVITY_DOC_PARAMS)
 
 
 # ----------------------------------------------------------------------------- Lipschitz
