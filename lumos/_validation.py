@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,8 @@ def to_numpy(x: Any, *, name: str = "x") -> tuple[np.ndarray, list[str] | None]:
     NonNumericError
         A column or element is not numeric.
     """
+    if type(x) is np.ndarray and x.dtype.kind == "f":  # the common case, as it is
+        return x, None
     feature_names = None
     if _is_dataframe(x):
         bad = [str(c) for c, dt in zip(x.columns, x.dtypes, strict=True) if not _numeric_dtype(dt)]
@@ -245,6 +247,10 @@ def check_name(name: Any, known: Iterable[str], *, kind: str) -> str:
     ------
     UnknownNameError
     """
+    # a membership test first (the registries are dicts and tuples): sorting is for errors
+    if isinstance(name, str) and isinstance(known, Container) and not isinstance(known, str):
+        if name in known:
+            return name
     options = sorted(known)
     if isinstance(name, str) and name in options:
         return name
