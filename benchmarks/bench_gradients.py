@@ -240,9 +240,9 @@ def _methods(quick: bool, net: torch.nn.Module, digits: Any, chunk: int) -> Sect
             "backward of the same points through the bare module, pre-built, at the fastest "
             f"of {floor_chunks} rows per pass (capped at the number of points; shown in "
             "brackets). lumos, the floor at each chunk and every captum "
-            "variant of a row are timed in interleaved rounds (each once per round, at least "
-            f"{5 if not quick else 3} rounds, best time kept), so a slow spell of the machine "
-            "hits them alike."
+            "variant of a row are timed in interleaved rounds (each once per round, in a "
+            f"random order, at least {5 if not quick else 3} rounds, best time kept), so a slow "
+            "spell of the machine hits them alike and none always follows the same one."
         ),
         header=[
             "method",

@@ -238,7 +238,7 @@ def run(quick: bool = False) -> list[Section]:
             "of its perturbed inputs in lumos' default chunk, or the re-explanations (IG on "
             "the perturbed copies, IG of the other class, IG of each randomised model — the "
             "models pre-built). lumos, quantus and the floor of a row are timed in interleaved "
-            f"rounds (best of {ROUNDS})."
+            f"rounds, each in a random order (best of {ROUNDS})."
         ),
         header=[
             "metric",
