@@ -427,9 +427,8 @@ def _methods(quick: bool, net: torch.nn.Module, digits: Any, chunk: int) -> Sect
         f"explaining a stream of images): lumos {fmt_s(t['lumos'])}, captum "
         f"{fmt_s(t['captum'])} ({t['captum'] / t['lumos']:.1f}× lumos), the floor ({m} passes "
         f"of {N_STEPS} points) {fmt_s(t['floor'])}: lumos ÷ floor {t['lumos'] / t['floor']:.2f}, "
-        f"captum ÷ floor {t['captum'] / t['floor']:.2f}. Here each lumos call follows another "
-        "lumos call; in the 1-image row above it follows captum's or the floor's work, which "
-        "leaves lumos' per-call code (input and target checks, the Explanation) colder."
+        f"captum ÷ floor {t['captum'] / t['floor']:.2f}. Here each lumos call but the first "
+        "follows another lumos call; in the 1-image row above every call follows other work."
     )
 
     # ---- SmoothGrad
