@@ -75,6 +75,16 @@ def _fwd_bwd(
     return go
 
 
+def _ig_path(x: np.ndarray) -> torch.Tensor:
+    """The points of integrated gradients from a zero baseline on images ``x`` (n, C, H, W):
+    the ``N_STEPS`` Gauss–Legendre nodes of each image, image by image (n N_STEPS, C, H, W)."""
+    alphas, _ = np.polynomial.legendre.leggauss(N_STEPS)
+    alphas = (0.5 * alphas + 0.5).astype(np.float32)
+    return torch.as_tensor(
+        (alphas[None, :, None, None, None] * x[:, None]).reshape(-1, *x.shape[1:])
+    )
+
+
 def _layer_fwd_bwd(
     net: torch.nn.Module, x: torch.Tensor, target: torch.Tensor, chunk: int
 ) -> Callable[[], None]:
@@ -377,11 +387,7 @@ def _methods(quick: bool, net: torch.nn.Module, digits: Any, chunk: int) -> Sect
         agree.append(
             f"IG on {m} image(s) {np.abs(a - b).max():.1e} (max |value| {np.abs(b).max():.2g})"
         )
-        alphas, _ = np.polynomial.legendre.leggauss(N_STEPS)
-        alphas = (0.5 * alphas + 0.5).astype(np.float32)
-        path = torch.as_tensor(
-            (alphas[None, :, None, None, None] * x[:, None]).reshape(-1, *x.shape[1:])
-        )
+        path = _ig_path(x)
         add_row(
             "integrated_gradients",
             N_STEPS,
@@ -400,11 +406,7 @@ def _methods(quick: bool, net: torch.nn.Module, digits: Any, chunk: int) -> Sect
     m = 5 if quick else 10
     xs, ys = x_all[:m], y_all[:m]
     txs, tys = torch.as_tensor(xs), torch.as_tensor(ys)
-    alphas, _ = np.polynomial.legendre.leggauss(N_STEPS)
-    alphas = (0.5 * alphas + 0.5).astype(np.float32)
-    stream_path = torch.as_tensor(
-        (alphas[None, :, None, None, None] * xs[:, None]).reshape(-1, *xs.shape[1:])
-    )
+    stream_path = _ig_path(xs)
 
     def lumos_stream() -> None:
         for i in range(m):
