@@ -466,8 +466,8 @@ class IntegratedGradients(_GradientExplainer):
     def attributions(self, x: Any, target: Any = None) -> np.ndarray:
         if target is None:  # the predicted class needs the rows' outputs anyway
             return super().attributions(x, target)
-        arr, _ = self.model.check_input(x)
         m = self.model
+        arr, _ = m.check_input(x)
         tgt = check_target(target, len(arr), m.n_outputs, class_names=m.class_names)
         return self.attribute(arr, tgt, ends=False)["values"]
 
