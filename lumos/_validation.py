@@ -164,6 +164,11 @@ def check_array(
     return arr, names
 
 
+#: Up to this many targets are range-checked in Python: each numpy call costs more than
+#: the comparisons of a few ints (explaining one image, the checks run with cold caches).
+_FEW_TARGETS = 16
+
+
 def check_target(
     target: Any,
     n_rows: int,
@@ -201,6 +206,8 @@ def check_target(
         return np.full(n_rows, check_target([one], 1, n_outputs, class_names=class_names)[0])
     if isinstance(target, np.ndarray) and target.dtype.kind == "i" and target.shape == (n_rows,):
         out = target.astype(np.int64)  # indices already: no per-item checks
+        if n_rows <= _FEW_TARGETS and all(0 <= t < n_outputs for t in out.tolist()):
+            return out  # in range: checked without numpy's per-call costs
     elif isinstance(target, (list, tuple)):
         out = _target_items(list(target), target, n_rows, class_names)  # may mix names, ints
     else:

@@ -19,6 +19,10 @@ _META_KEY = "__meta__"
 
 
 # ---------------------------------------------------------------------- JSON helpers
+#: Parameter value types stored as they are.
+_PLAIN = (type(None), bool, str, int, float)
+
+
 def _jsonable(value: Any, arrays: dict[str, np.ndarray], key: str) -> Any:
     """Turn ``value`` into JSON types; arrays go to ``arrays`` and leave a reference."""
     if value is None or isinstance(value, (bool, str)):
@@ -52,6 +56,9 @@ def _restore(value: Any, arrays: dict[str, np.ndarray]) -> Any:
 
 def _normalise_params(params: dict[str, Any] | None) -> dict[str, Any]:
     """Params as they will read back after save/load: JSON types, arrays kept as arrays."""
+    params = params or {}
+    if all(type(v) in _PLAIN for v in params.values()):  # nothing to convert
+        return {str(k): v for k, v in params.items()}
     arrays: dict[str, np.ndarray] = {}
     return _restore(_jsonable(dict(params or {}), arrays, "params"), arrays)
 

@@ -62,16 +62,28 @@ def integration_rule(rule: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=32)
-def _rule_tensors(rule: str, n_steps: int, device: str, dtype: Any) -> tuple[Any, Any]:
-    """``[1, 0, nodes...]`` (n_steps + 2,) and the weights (n_steps,) of a rule as tensors on
-    ``device`` (cached: the one-pass path of a few rows pays no conversion). Read-only."""
+def _endpoint_tensors(
+    rule: str, n_steps: int, n_rows: int, ndim: int, device: str, dtype: Any
+) -> tuple[Any, Any]:
+    """Constants of the one-pass path, as tensors on ``device`` (cached: a few rows pay no
+    conversion; read-only).
+
+    Returns
+    -------
+    coef : tensor of shape (1, n_steps + 2, 1, ..., 1) (``ndim`` ones)
+        ``[1, 0, nodes...]``: a group's points are ``x' + coef (x - x')``.
+    seed : tensor of shape (n_rows (n_steps + 2), 1)
+        The backward pass' seed: per row two zeros (the row and its baseline) and the rule's
+        weights, so the gradients at the path points come out already weighted.
+    """
     import torch
 
     nodes, weights = integration_rule(rule, n_steps)
-    coef = np.concatenate([[1.0, 0.0], nodes])
+    coef = np.concatenate([[1.0, 0.0], nodes]).reshape(1, n_steps + 2, *(1,) * ndim)
+    seed = np.tile(np.concatenate([[0.0, 0.0], weights]), n_rows)[:, None]
     return (
         torch.as_tensor(coef, dtype=dtype, device=device),
-        torch.as_tensor(weights, dtype=dtype, device=device),
+        torch.as_tensor(seed, dtype=dtype, device=device),
     )
 
 
@@ -387,7 +399,7 @@ class IntegratedGradients(_GradientExplainer):
         self.background = background
         self.n_steps = check_positive_int(n_steps, name="n_steps")
         self.rule = check_name(rule, RULES, kind="integration rule")
-        integration_rule(self.rule, self.n_steps)  # fail early on a bad combination
+        _rule(self.rule, self.n_steps)  # fail early on a bad combination (cached)
         if blur_sigma is not None:
             _check_real(blur_sigma, "blur_sigma", minimum=1e-12)
             if not (isinstance(baseline, str) and baseline == "blurred"):
@@ -414,11 +426,12 @@ class IntegratedGradients(_GradientExplainer):
         """Each row's path in one forward + backward pass together with the row and its
         baseline, so the target (when not given), the prediction and ``f(x')`` come from
         that same pass: no separate forward call. Rows are sent as groups of ``k + 2``
-        points ``[x, x', path...]``; the endpoints' gradients are computed and dropped (two
-        extra points per row cost less than a forward call of their own). The caller
-        checked that all ``n (k + 2)`` points fit one pass, so this is that one pass,
-        without the chunking engine's bookkeeping (this path serves a handful of rows, where
-        every fixed cost shows)."""
+        points ``[x, x', path...]``. The backward pass is seeded with the rule's weights
+        (zero at the endpoints), so it returns ``w_j ∂f/∂x`` at the path points, which are
+        summed on the host in float64. The caller checked that all ``n (k + 2)`` points fit
+        one pass, so this is that one pass, without the chunking engine's bookkeeping: this
+        path serves a handful of rows, where every further operation shows (each one runs
+        with cold caches after the pass)."""
         import torch
 
         n, k, g = len(x), self.n_steps, self.n_steps + 2
@@ -426,37 +439,39 @@ class IntegratedGradients(_GradientExplainer):
         if target is not None:
             target = check_target(target, n, model.n_outputs, class_names=model.class_names)
         ops = model.array_ops()
-        coef, weights = _rule_tensors(self.rule, k, ops.device, ops.dtype)  # (k + 2,), (k,)
-        coef = coef.reshape(1, g, *(1,) * len(shape))
+        coef, seed = _endpoint_tensors(self.rule, k, n, len(shape), ops.device, ops.dtype)
         x_dev = ops.asarray(x)
         if not base.any():  # zero baseline: the points are coef * x ([x, 0, α x...]), exactly
-            diff = x_dev
+            diff = x
             points = coef * x_dev[:, None]
         else:  # x' + α (x - x'), with the endpoints copied exactly
             b_dev = ops.asarray(np.broadcast_to(base, x.shape))
-            diff = x_dev - b_dev
-            path = b_dev[:, None] + coef[:, 2:] * diff[:, None]
+            path = b_dev[:, None] + coef[:, 2:] * (x_dev - b_dev)[:, None]
             points = torch.cat([x_dev[:, None], b_dev[:, None], path], dim=1)
+            diff = x - base
         points = points.reshape(n * g, *shape)
         set_eval(model)
         with torch.enable_grad(), full_float32(model.device):
             points.requires_grad_(True)
-            out = model._forward_torch_full(points).reshape(n, g, -1)
+            out = model._forward_torch_full(points)
             if target is None:  # the predicted class at x, each group's first point
-                t_dev = out[:, 0].detach().argmax(dim=1)
-            else:
-                t_dev = torch.as_tensor(target, device=out.device)
-            picked = out.gather(2, t_dev.reshape(n, 1, 1).expand(n, g, 1))[..., 0]
-            (grad,) = torch.autograd.grad(picked.sum(), points)
-        # Σ_j w_j ∂f/∂x at the path points, times x - x'
-        total = torch.matmul(weights, grad.reshape(n, g, -1)[:, 2:])
-        vals = to_numpy(total.reshape(n, *shape) * diff)
-        f_ends = to_numpy(picked[:, :2])
-        f_x, f_base = f_ends[:, 0], f_ends[:, 1]
-        gap = np.abs(vals.reshape(n, -1).sum(axis=1) - (f_x - f_base))
-        result = {"values": vals, "base_value": f_base, "extras": {"completeness_gap": gap}}
-        chosen = target if target is not None else to_numpy(t_dev).astype(np.int64)
-        return np.asarray(chosen, dtype=np.int64), f_x, result
+                target = out.detach()[::g].argmax(dim=1).cpu().numpy().astype(np.int64)
+            idx = torch.as_tensor(np.repeat(target, g)[:, None], device=out.device)
+            picked = out.gather(1, idx)
+            (grad,) = torch.autograd.grad(picked, points, grad_outputs=seed)
+        # Σ_j w_j ∂f/∂x at the path points, times x - x'; the few scalars in Python
+        weighted = grad.detach().cpu().numpy().reshape(n, g, -1)
+        vals = weighted.sum(axis=1, dtype=np.float64).reshape(x.shape) * diff
+        f = picked.detach().cpu().numpy().ravel().tolist()  # f at [x, x', path...] per row
+        f_x, f_base = f[::g], f[1::g]
+        totals = vals.reshape(n, -1).sum(axis=1).tolist()
+        gap = [abs(t - (a - b)) for t, a, b in zip(totals, f_x, f_base, strict=True)]
+        result = {
+            "values": vals,
+            "base_value": np.array(f_base),
+            "extras": {"completeness_gap": np.array(gap)},
+        }
+        return np.asarray(target, dtype=np.int64), np.array(f_x), result
 
     def _baseline(self, x: np.ndarray) -> np.ndarray:
         return resolve_baseline(

@@ -105,15 +105,17 @@ class TorchModel(Model):
         return self.module(x.to(device=self.device, dtype=self._dtype))
 
     def _fingerprint_key(self) -> Any:
-        # one walk over the modules (named_parameters + named_buffers would walk twice and
-        # de-duplicate through a set: this runs on every explanation)
-        tensors = [
-            (f"{prefix}.{name}", t)
-            for prefix, m in self.module.named_modules(remove_duplicate=False)
-            for name, t in (*m._parameters.items(), *m._buffers.items())
-            if t is not None
-        ]
-        return _tensor_key(tensors)
+        # (storage address, version counter, shape) of every parameter and buffer, with the
+        # depth and names that state_dict spells: equal keys mean no tensor was modified in
+        # place, replaced or moved. One loop without named_modules' generator frames: this
+        # runs on every explanation
+        key: list[tuple] = []
+        for depth, name, m in _walk(self.module):
+            key.append((depth, name))
+            for attr, t in (*m._parameters.items(), *m._buffers.items()):
+                if t is not None:
+                    key.append((attr, t.data_ptr(), t._version, tuple(t.shape)))
+        return tuple(key)
 
     def _update_fingerprint(self, h: Any) -> None:
         h.update(type(self.module).__name__.encode())
@@ -132,12 +134,30 @@ def _prepare(module: torch.nn.Module, device: str) -> torch.nn.Module:
 def eval_mode(module: torch.nn.Module) -> None:
     """Switch ``module`` to eval mode if any part of it is training (torch.export modules
     refuse ``.eval()``: they stay in the mode they were exported in)."""
-    if not any(m.training for m in module.modules()):
+    if not any(m.training for _, _, m in _walk(module)):
         return
     try:
         module.eval()
     except NotImplementedError:
         pass
+
+
+def _walk(module: torch.nn.Module) -> list[tuple[int, str, torch.nn.Module]]:
+    """``(depth, name, submodule)`` for ``module`` (depth 0, name ``""``) and everything under
+    it, depth first in ``named_modules(remove_duplicate=False)``'s order, from a plain loop:
+    explanations walk the model on every call (eval mode, fingerprint), where
+    ``named_modules``' recursive generators were a measurable part of what a one-image
+    gradient explanation costs beyond its forward + backward pass."""
+    found: list[tuple[int, str, torch.nn.Module]] = []
+    stack = [(0, "", module)]
+    while stack:
+        item = stack.pop()
+        found.append(item)
+        # items(), as named_modules reads them (TorchScript's module dict is no plain dict)
+        for name, child in reversed(list(item[2]._modules.items())):  # popped in order
+            if child is not None:
+                stack.append((item[0] + 1, name, child))
+    return found
 
 
 def _output_to_numpy(y: Any) -> np.ndarray:
@@ -149,9 +169,3 @@ def _output_to_numpy(y: Any) -> np.ndarray:
             "(n, n_outputs)."
         )
     return y.detach().to("cpu", torch.float64).numpy()
-
-
-def _tensor_key(items: Any) -> tuple:
-    """(name, storage address, version counter, shape) of each tensor: equal keys mean the
-    tensors were not modified in place nor replaced."""
-    return tuple((name, t.data_ptr(), t._version, tuple(t.shape)) for name, t in items)
