@@ -146,11 +146,6 @@ class _Accumulator:
         self.sum[sl] += part.double()
         self.count[sl] += c
 
-    def add_totals(self, r0: int, r1: int, totals: Any) -> None:
-        """Whole rows ``r0..r1-1`` at once: their sums over all ``k`` points (no squares)."""
-        self.sum[r0:r1] += totals.double()
-        self.count[r0:r1] += self.k
-
     def total(self) -> np.ndarray:
         return to_numpy(self.sum)
 
@@ -226,35 +221,24 @@ class _GradientExplainer(Explainer):
         contribution: Any,
         *,
         squares: bool = False,
-        whole_rows: tuple[Any, Any] | None = None,
     ) -> _Accumulator:
         """Gradients at ``k`` points per row, reduced to per-row sums.
 
         ``point(i, j)`` builds the points with row indices ``i`` and point indices ``j``
         (torch int64 tensors of one chunk) on the device; ``contribution(i, j, grad)`` turns
         their gradients into the per-point attributions that are summed per row.
-        ``whole_rows = (points(r0, r1), totals(r0, r1, grad))``, optional (not with
-        ``squares``), serves the chunks that hold whole rows ``r0..r1-1``: their points built
-        by broadcasting (no gathers) and their per-row sums (r1 - r0, *input_shape) computed
-        at once (e.g. a weighted sum over the points as one matrix product).
         """
         import torch
 
         n, shape = len(x), x.shape[1:]
         device = self.model.device
         acc = _Accumulator(n, k, shape, device, squares)
-        fast = whole_rows is not None and not squares
 
         def make_chunk(start: int, stop: int) -> Any:
-            if fast and start % k == 0 and stop % k == 0:
-                return whole_rows[0](start // k, stop // k)
             idx = torch.arange(start, stop, device=device)
             return point(idx // k, idx % k)
 
         def consume(start: int, stop: int, grad: Any, _output: Any) -> None:
-            if fast and start % k == 0 and stop % k == 0:
-                acc.add_totals(start // k, stop // k, whole_rows[1](start // k, stop // k, grad))
-                return
             idx = torch.arange(start, stop, device=device)
             acc.add(start, stop, contribution(idx // k, idx % k, grad))
 
@@ -500,37 +484,41 @@ class IntegratedGradients(_GradientExplainer):
         """``base`` (1 or n, *input_shape) and ``f_base`` (1 or n, n_outputs), when known,
         spare resolving and evaluating the baseline; ``ends=False`` returns only
         ``values``, without evaluating the model at the rows and their baselines."""
+        import torch
+
         if base is None:
             base = self._baseline(x)
-        alphas, weights = integration_rule(self.rule, self.n_steps)
+        n, k, shape = len(x), self.n_steps, x.shape[1:]
+        alphas, weights = _rule(self.rule, k)  # cached: read only
         ops = self.model.array_ops()
         x_dev = ops.asarray(x)
         b_dev = ops.asarray(np.broadcast_to(base, x.shape))
         diff = x_dev - b_dev
-        a_dev, w_dev = ops.asarray(alphas), ops.asarray(weights)
-        tail = (1,) * (x.ndim - 1)
+        a_col = ops.asarray(alphas).reshape(1, k, *(1,) * len(shape))
+        summed = torch.zeros((n, int(np.prod(shape))), dtype=torch.float64, device=x_dev.device)
 
-        def point(i: Any, j: Any) -> Any:
-            return b_dev[i] + a_dev[j].reshape(-1, *tail) * diff[i]
+        def make_chunk(start: int, stop: int) -> Any:
+            # the path points of the rows the chunk touches, by broadcasting, then the chunk
+            r0, r1 = start // k, (stop - 1) // k + 1
+            path = b_dev[r0:r1, None] + a_col * diff[r0:r1, None]
+            return path.reshape(-1, *shape)[start - r0 * k : stop - r0 * k]
 
-        def contribution(i: Any, j: Any, g: Any) -> Any:
-            return w_dev[j].reshape(-1, *tail) * g * diff[i]
+        def consume(start: int, stop: int, grad: Any, _output: Any) -> None:
+            # Σ_j w_j ∂f/∂x per row over the chunk's points, as one matrix product with the
+            # weights laid out per row (a row split between chunks adds up across them)
+            r0, r1 = start // k, (stop - 1) // k + 1
+            p = np.arange(start, stop)
+            w = np.zeros((r1 - r0, stop - start))
+            w[p // k - r0, p - start] = weights[p % k]
+            w_dev = torch.as_tensor(w, dtype=grad.dtype, device=grad.device)
+            summed[r0:r1] += (w_dev @ grad.reshape(stop - start, -1)).double()
 
-        k, shape = self.n_steps, x.shape[1:]
-        a_col = a_dev.reshape(1, k, *tail)
-
-        def row_points(r0: int, r1: int) -> Any:
-            return (b_dev[r0:r1, None] + a_col * diff[r0:r1, None]).reshape(-1, *shape)
-
-        def row_totals(r0: int, r1: int, g: Any) -> Any:
-            # Σ_j w_j ∂f/∂x at the path points (one matrix product), times x - x'
-            summed = w_dev @ g.reshape(r1 - r0, k, -1)
-            return summed.reshape(r1 - r0, *shape) * diff[r0:r1]
-
-        acc = self._gradient_pass(
-            x, target, k, point, contribution, whole_rows=(row_points, row_totals)
-        )
-        values = acc.total()  # the weighted sum over the path
+        # chunks of the full size across row boundaries: fewer passes than whole rows
+        for_each_gradient(
+            self.model, make_chunk, n * k, np.repeat(target, k), consume,
+            batch_size=self.batch_size,
+        )  # fmt: skip
+        values = to_numpy(summed.reshape(n, *shape) * diff)
         if not ends:
             return {"values": values}
         if f_base is None:
