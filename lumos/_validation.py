@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -153,7 +153,9 @@ def check_array(
         raise EmptyInputError(
             f"{name} has shape {arr.shape} with no features; pass non-empty rows."
         )
-    if not allow_nan and not np.isfinite(arr).all():
+    # the sum is finite when every value is (one reduction); only an overflow of finite
+    # values, or a NaN / infinity, takes the element-wise check
+    if not allow_nan and not math.isfinite(arr.sum()) and not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))
         n_bad = len(bad)
         where = tuple(int(i) for i in bad[0])
@@ -247,6 +249,10 @@ def _target_items(
     return out
 
 
+#: Types of ``known`` that :func:`check_name` tests ``in`` before anything else.
+_CONTAINERS = (dict, tuple, list, set, frozenset)
+
+
 def check_name(name: Any, known: Iterable[str], *, kind: str) -> str:
     """Return ``name`` if it is in ``known``, else raise with the closest matches.
 
@@ -255,7 +261,7 @@ def check_name(name: Any, known: Iterable[str], *, kind: str) -> str:
     UnknownNameError
     """
     # a membership test first (the registries are dicts and tuples): sorting is for errors
-    if isinstance(name, str) and isinstance(known, Container) and not isinstance(known, str):
+    if isinstance(name, str) and type(known) in _CONTAINERS:
         if name in known:
             return name
     options = sorted(known)

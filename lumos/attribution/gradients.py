@@ -394,10 +394,12 @@ class IntegratedGradients(_GradientExplainer):
         self.blur_sigma = blur_sigma
 
     def _explain_fused(self, x: np.ndarray, target: Any) -> Any:
-        base = self._baseline(x)
         points = len(x) * (self.n_steps + 2)
         if len(x) <= _FEW_ROWS and points <= gradient_batch_size(self.model, self.batch_size):
-            return self._with_endpoints(x, target, base)
+            b = self.baseline  # the default zeros need no array
+            zeros = (b is None and self.background is None) or (isinstance(b, str) and b == "zeros")
+            return self._with_endpoints(x, target, None if zeros else self._baseline(x))
+        base = self._baseline(x)
         # the rows and their baselines in one forward call (target, prediction and f(x')),
         # then the paths
         both = self.model.evaluate(np.concatenate([x, base]), batch_size=self.batch_size)
@@ -406,7 +408,7 @@ class IntegratedGradients(_GradientExplainer):
         result = self.attribute(x, tgt, outputs=outputs, base=base, f_base=f_base)
         return tgt, outputs[np.arange(len(x)), tgt], result
 
-    def _with_endpoints(self, x: np.ndarray, target: Any, base: np.ndarray) -> Any:
+    def _with_endpoints(self, x: np.ndarray, target: Any, base: np.ndarray | None) -> Any:
         """Each row's path in one forward + backward pass together with the row and its
         baseline, so the target (when not given), the prediction and ``f(x')`` come from
         that same pass: no separate forward call. Rows are sent as groups of ``k + 2``
@@ -425,14 +427,15 @@ class IntegratedGradients(_GradientExplainer):
         ops = model.array_ops()
         coef, seed = _endpoint_tensors(self.rule, k, n, len(shape), ops.device, ops.dtype)
         x_dev = ops.asarray(x)
-        if not base.any():  # zero baseline: the points are coef * x ([x, 0, α x...]), exactly
-            diff = x
+        if base is None or not base.any():  # zero baseline (None: the default): the points
+            # are coef * x ([x, 0, α x...]), exactly
+            diff = x_dev
             points = coef * x_dev[:, None]
         else:  # x' + α (x - x'), with the endpoints copied exactly
             b_dev = ops.asarray(np.broadcast_to(base, x.shape))
-            path = b_dev[:, None] + coef[:, 2:] * (x_dev - b_dev)[:, None]
+            diff = x_dev - b_dev
+            path = b_dev[:, None] + coef[:, 2:] * diff[:, None]
             points = torch.cat([x_dev[:, None], b_dev[:, None], path], dim=1)
-            diff = x - base
         points = points.reshape(n * g, *shape)
         set_eval(model)
         with torch.enable_grad(), full_float32(model.device):
@@ -443,9 +446,10 @@ class IntegratedGradients(_GradientExplainer):
             idx = torch.as_tensor(np.repeat(target, g)[:, None], device=out.device)
             picked = out.gather(1, idx)
             (grad,) = torch.autograd.grad(picked, points, grad_outputs=seed)
-        # Σ_j w_j ∂f/∂x at the path points, times x - x'; the few scalars in Python
+        # Σ_j w_j ∂f/∂x at the path points (summed in the model's dtype, as the chunked path
+        # sums a row's points), times x - x' in float64; the few scalars in Python
         weighted = grad.detach().cpu().numpy().reshape(n, g, -1)
-        vals = weighted.sum(axis=1, dtype=np.float64).reshape(x.shape) * diff
+        vals = weighted.sum(axis=1).reshape(x.shape) * diff.cpu().numpy().astype(np.float64)
         f = picked.detach().cpu().numpy().ravel().tolist()  # f at [x, x', path...] per row
         f_x, f_base = f[::g], f[1::g]
         totals = vals.reshape(n, -1).sum(axis=1).tolist()

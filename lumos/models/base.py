@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import math
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -82,7 +83,7 @@ class Model(abc.ABC):
     @property
     def n_features(self) -> int | None:
         """Scalar features per input row (product of ``input_shape``)."""
-        return None if self._input_shape is None else int(np.prod(self._input_shape))
+        return None if self._input_shape is None else math.prod(self._input_shape)
 
     @property
     def n_outputs(self) -> int:

@@ -114,7 +114,7 @@ class TorchModel(Model):
             key.append((depth, name))
             for attr, t in (*m._parameters.items(), *m._buffers.items()):
                 if t is not None:
-                    key.append((attr, t.data_ptr(), t._version, tuple(t.shape)))
+                    key.append((attr, t.data_ptr(), t._version, t.shape))
         return tuple(key)
 
     def _update_fingerprint(self, h: Any) -> None:
