@@ -127,13 +127,16 @@ def check_array(
             "(or (n, channels, height, width) for images)."
         )
     if input_shape is not None:
-        expected = tuple(int(s) for s in input_shape)
-        if arr.ndim == len(expected) and tuple(arr.shape) == expected:
+        if type(input_shape) is tuple:  # a model's own input_shape: ints already
+            expected = input_shape
+        else:
+            expected = tuple(int(s) for s in input_shape)
+        if arr.ndim == len(expected) and arr.shape == expected:
             raise ShapeError(
                 f"{name} has shape {arr.shape}, which is one row without the batch dimension; "
                 f"use {name}[None] (or {name}.reshape(1, -1)) to pass a single row."
             )
-        if tuple(arr.shape[1:]) != expected:
+        if arr.shape[1:] != expected:
             raise ShapeError(
                 f"{name} has shape {arr.shape} but the model expects rows of shape {expected}, "
                 f"i.e. an array of shape (n, {', '.join(map(str, expected))}); "
@@ -274,8 +277,6 @@ def check_name(name: Any, known: Iterable[str], *, kind: str) -> str:
 
 def check_positive_int(value: Any, *, name: str, minimum: int = 1) -> int:
     """Return ``value`` as an int >= ``minimum`` or raise ``InputError``."""
-    from lumos.errors import InputError
-
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise InputError(f"{name} must be an int >= {minimum}, got {value!r}.")
     return int(value)

@@ -394,3 +394,54 @@ def test_onnx_fixed_batch_and_output_choice(x: np.ndarray) -> None:
     assert lumos.wrap(proto, output_name="probabilities").n_outputs == K
     with pytest.raises(ModelError, match="does not exist"):
         lumos.wrap(proto, output_name="logits")
+
+
+def test_fingerprint_follows_in_place_updates_replacements_and_renames() -> None:
+    """The cached fingerprint is recomputed whenever a parameter is changed in place,
+    replaced or moved to another name, and then equals a fresh model's."""
+    net = torch_net(0)
+    model = lumos.wrap(net)
+    before = model.fingerprint
+    assert model.fingerprint == before  # cached, unchanged
+    first = next(net.parameters())
+    saved = first.detach().clone()
+    with torch.no_grad():
+        first.add_(1.0)
+    assert model.fingerprint != before
+    assert model.fingerprint == lumos.wrap(net).fingerprint
+    with torch.no_grad():
+        first.copy_(saved)
+    assert model.fingerprint == before  # the same values, the same digest
+    name = next(n for n, _ in net.named_children() if list(net.get_submodule(n).parameters()))
+    layer = net.get_submodule(name)
+    layer.weight = torch.nn.Parameter(layer.weight.detach() * 2)  # a replaced parameter
+    assert model.fingerprint not in (before, lumos.wrap(torch_net(0)).fingerprint)
+    wrapper = torch.nn.Module()
+    wrapper.add_module("a", torch_net(0))
+    w_model = lumos.wrap(wrapper)
+    renamed = torch.nn.Module()
+    renamed.add_module("b", wrapper.a)  # the same tensors under another name
+    assert lumos.wrap(renamed).fingerprint != w_model.fingerprint
+    del wrapper.a
+    wrapper.add_module("b", renamed.b)
+    assert w_model.fingerprint == lumos.wrap(renamed).fingerprint
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_module_walk_visits_what_named_modules_visits() -> None:
+    """``_walk`` (eval mode, fingerprints) visits every module in the order, with the depths
+    and names, of ``named_modules(remove_duplicate=False)``, TorchScript modules included."""
+    from lumos.models.torch import _walk
+
+    shared = torch.nn.Linear(3, 3)
+    net = torch.nn.Sequential(
+        torch.nn.Sequential(shared, torch.nn.ReLU()), shared, torch.nn.Sequential()
+    )
+    scripted = torch.jit.script(torch_net(0))
+    for module in (net, scripted, torch_net(0)):
+        paths, prefix = [], []
+        for depth, name, _ in _walk(module):
+            del prefix[depth:]
+            prefix.append(name)
+            paths.append(".".join(p for p in prefix if p))
+        assert paths == [n for n, _ in module.named_modules(remove_duplicate=False)]

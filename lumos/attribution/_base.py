@@ -203,8 +203,8 @@ def explain(model: Any, x: Any, *, method: str, target: Any = None, **params: An
     array([[ 1., -2.]])
     """
     cls = get_explainer(method)
-    allowed = list(parameter_names(cls))
-    unknown = sorted(set(params) - set(allowed))
+    allowed = parameter_names(cls)
+    unknown = sorted(p for p in params if p not in allowed)
     if unknown:
         raise UnknownNameError(
             f"{method!r} has no parameter(s) {unknown}; its parameters are: {', '.join(allowed)}."
