@@ -498,14 +498,20 @@ class IntegratedGradients(_GradientExplainer):
         x_dev = ops.asarray(x)
         b_dev = ops.asarray(np.broadcast_to(base, x.shape))
         diff = x_dev - b_dev
-        a_col = ops.asarray(alphas).reshape(1, k, *(1,) * len(shape))
+        a_dev = ops.asarray(alphas)
+        a_col = a_dev.reshape(1, k, *(1,) * len(shape))
         summed = torch.zeros((n, int(np.prod(shape))), dtype=torch.float64, device=x_dev.device)
 
         def make_chunk(start: int, stop: int) -> Any:
-            # the path points of the rows the chunk touches, by broadcasting, then the chunk
             r0, r1 = start // k, (stop - 1) // k + 1
-            path = b_dev[r0:r1, None] + a_col * diff[r0:r1, None]
-            return path.reshape(-1, *shape)[start - r0 * k : stop - r0 * k]
+            if (r1 - r0) * k <= 2 * (stop - start):
+                # the path points of the rows the chunk touches, by broadcasting, then the chunk
+                path = b_dev[r0:r1, None] + a_col * diff[r0:r1, None]
+                return path.reshape(-1, *shape)[start - r0 * k : stop - r0 * k]
+            # a chunk far smaller than a row: only its own points (the same arithmetic)
+            idx = torch.arange(start, stop, device=x_dev.device)
+            i, a = idx // k, a_dev[idx % k].reshape(-1, *(1,) * len(shape))
+            return b_dev[i] + a * diff[i]
 
         def consume(start: int, stop: int, grad: Any, _output: Any) -> None:
             # Σ_j w_j ∂f/∂x per row over the chunk's points, as one matrix product with the
