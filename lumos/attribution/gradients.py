@@ -5,7 +5,8 @@ noise tunnels ``smoothgrad`` / ``vargrad`` around any of them. Every method eval
 gradient of the target output at a set of points per row (the row itself, points on a path,
 noisy copies); all points of all rows go through one chunked forward + backward loop
 (:func:`lumos.attribution._autograd.for_each_gradient`), and per-row sums are accumulated on
-the model's device in float64, in the same order whatever the chunk size.
+the model's device in float64. What one chunk adds to a row is summed in the model's dtype
+first (as captum sums), so the chunk size moves results only at that dtype's rounding.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import abc
 import copy
 import functools
+import math
 import numbers
 from typing import Any, ClassVar
 
@@ -85,6 +87,15 @@ def _endpoint_tensors(
         torch.as_tensor(coef, dtype=dtype, device=device),
         torch.as_tensor(seed, dtype=dtype, device=device),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _target_index(target: tuple[int, ...], group: int, device: str) -> Any:
+    """Each target repeated ``group`` times, as an int64 column tensor on ``device`` (the
+    one-pass path's gather index; cached: a few rows' targets repeat across calls)."""
+    import torch
+
+    return torch.as_tensor(np.repeat(target, group)[:, None], device=device)
 
 
 @functools.lru_cache(maxsize=64)
@@ -414,7 +425,7 @@ class IntegratedGradients(_GradientExplainer):
         that same pass: no separate forward call. Rows are sent as groups of ``k + 2``
         points ``[x, x', path...]``. The backward pass is seeded with the rule's weights
         (zero at the endpoints), so it returns ``w_j ∂f/∂x`` at the path points, which are
-        summed on the host in float64. The caller checked that all ``n (k + 2)`` points fit
+        summed on the host. The caller checked that all ``n (k + 2)`` points fit
         one pass, so this is that one pass, without the chunking engine's bookkeeping: this
         path serves a handful of rows, where every further operation shows (each one runs
         with cold caches after the pass)."""
@@ -443,8 +454,7 @@ class IntegratedGradients(_GradientExplainer):
             out = model._forward_torch_full(points)
             if target is None:  # the predicted class at x, each group's first point
                 target = out.detach()[::g].argmax(dim=1).cpu().numpy().astype(np.int64)
-            idx = torch.as_tensor(np.repeat(target, g)[:, None], device=out.device)
-            picked = out.gather(1, idx)
+            picked = out.gather(1, _target_index(tuple(target.tolist()), g, ops.device))
             (grad,) = torch.autograd.grad(picked, points, grad_outputs=seed)
         # Σ_j w_j ∂f/∂x at the path points (summed in the model's dtype, as the chunked path
         # sums a row's points), times x - x' in float64; the few scalars in Python
@@ -500,7 +510,7 @@ class IntegratedGradients(_GradientExplainer):
         diff = x_dev - b_dev
         a_dev = ops.asarray(alphas)
         a_col = a_dev.reshape(1, k, *(1,) * len(shape))
-        summed = torch.zeros((n, int(np.prod(shape))), dtype=torch.float64, device=x_dev.device)
+        summed = torch.zeros((n, math.prod(shape)), dtype=torch.float64, device=x_dev.device)
 
         def make_chunk(start: int, stop: int) -> Any:
             r0, r1 = start // k, (stop - 1) // k + 1
