@@ -213,6 +213,10 @@ class ArrayOps:
             import torch
 
             self._torch = torch
+            # arrays already in this dtype on the CPU are shared through torch.from_numpy,
+            # the cheap door (torch.as_tensor would share them too, at several times the cost)
+            same = {torch.float32: np.float32, torch.float64: np.float64}.get(dtype)
+            self._shared = same if str(device) == "cpu" else None
 
     @property
     def is_torch(self) -> bool:
@@ -226,6 +230,8 @@ class ArrayOps:
         arr = np.asarray(a)
         if not arr.flags.writeable:  # broadcast views, read-only inputs: torch wants a copy
             arr = np.array(arr)
+        elif not integer and arr.dtype == self._shared and arr.flags.c_contiguous:
+            return self._torch.from_numpy(arr)
         return self._torch.as_tensor(arr, dtype=dtype, device=self.device)
 
     def arange(self, start: int, stop: int) -> Any:
