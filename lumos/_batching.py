@@ -228,8 +228,8 @@ class ArrayOps:
             return np.asarray(a, dtype=np.int64) if integer else np.asarray(a)
         dtype = self._torch.int64 if integer else self.dtype
         arr = np.asarray(a)
-        if not arr.flags.writeable:  # broadcast views, read-only inputs: torch wants a copy
-            arr = np.array(arr)
+        if not arr.flags.writeable or min(arr.strides, default=0) < 0:
+            arr = np.array(arr)  # read-only (broadcast views) or flipped views: torch wants a copy
         elif not integer and arr.dtype == self._shared and arr.flags.c_contiguous:
             return self._torch.from_numpy(arr)
         return self._torch.as_tensor(arr, dtype=dtype, device=self.device)

@@ -121,6 +121,8 @@ def check_array(
     feature_names : list of str or None
     """
     arr, names = to_numpy(x, name=name)
+    if min(arr.strides, default=0) < 0:  # a flipped view (x[::-1]): torch takes no such layout
+        arr = np.ascontiguousarray(arr)
     if arr.ndim == 0:
         raise ShapeError(
             f"{name} is a scalar; pass a 2-D array of shape (n_rows, n_features) "

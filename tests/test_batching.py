@@ -69,3 +69,30 @@ def test_cuda_devices_get_a_larger_default_chunk() -> None:
     cpu = _batching.resolve_batch_size(None, 784, "cpu")
     cuda = _batching.resolve_batch_size(None, 784, "cuda:0")
     assert cuda == _batching.CUDA_ELEMENT_BUDGET // 784 > cpu
+
+
+def test_array_ops_asarray_gives_the_model_dtype_whatever_the_layout() -> None:
+    """``ArrayOps.asarray`` on the torch path: the model's dtype on its device for every input
+    layout (float32 C-contiguous arrays are shared, as ``torch.as_tensor`` shares them)."""
+    import torch
+
+    from lumos._batching import ArrayOps
+
+    rng = np.random.default_rng(0)
+    base = rng.random((4, 6)).astype(np.float32)
+    for dtype in (torch.float32, torch.float64):
+        ops = ArrayOps("cpu", dtype)
+        inputs = {
+            "contiguous": base,
+            "float64": base.astype(np.float64),
+            "transposed": base.T,
+            "reversed": base[::-1],
+            "read-only": np.broadcast_to(base[:1], (4, 6)),
+        }
+        for name, a in inputs.items():
+            t = ops.asarray(a)
+            assert t.dtype == dtype and t.shape == a.shape, name
+            np.testing.assert_array_equal(t.numpy(), np.asarray(a, dtype=t.numpy().dtype))
+        shared = ArrayOps("cpu", torch.float32).asarray(base)
+        assert shared.data_ptr() == base.ctypes.data  # no copy
+        assert ops.asarray(np.array([1, 2]), integer=True).dtype == torch.int64

@@ -445,3 +445,16 @@ def test_module_walk_visits_what_named_modules_visits() -> None:
             prefix.append(name)
             paths.append(".".join(p for p in prefix if p))
         assert paths == [n for n, _ in module.named_modules(remove_duplicate=False)]
+
+
+def test_flipped_views_are_accepted(x: np.ndarray) -> None:
+    """Views with negative strides (``x[::-1]``, ``np.flip``), which ``torch.as_tensor``
+    refuses, give what their contiguous copies give: model calls, gradients, perturbations."""
+    net = torch_net(0)
+    for model in (lumos.wrap(net), lumos.wrap(keras_twin(net))):
+        for view in (x[::-1], np.flip(x, axis=1)):
+            np.testing.assert_array_equal(model(view), model(view.copy()))
+            for method in ("saliency", "integrated_gradients", "feature_ablation"):
+                a = lumos.explain(model, view, method=method, target=1).values
+                b = lumos.explain(model, view.copy(), method=method, target=1).values
+                np.testing.assert_array_equal(a, b, err_msg=method)

@@ -106,8 +106,10 @@ class KerasModel(Model):
         return super()._detect_output_kind()
 
     def _forward(self, chunk: np.ndarray) -> np.ndarray:
-        if isinstance(chunk, np.ndarray) and not chunk.flags.writeable:
-            chunk = chunk.copy()
+        if isinstance(chunk, np.ndarray) and (
+            not chunk.flags.writeable or min(chunk.strides, default=0) < 0
+        ):
+            chunk = chunk.copy()  # read-only or flipped views: torch takes neither as they are
         import torch
 
         with torch.no_grad(), full_float32(self.device):

@@ -92,8 +92,10 @@ class TorchModel(Model):
         return super()._detect_output_kind()
 
     def _forward(self, chunk: np.ndarray) -> np.ndarray:
-        if isinstance(chunk, np.ndarray) and not chunk.flags.writeable:
-            chunk = chunk.copy()
+        if isinstance(chunk, np.ndarray) and (
+            not chunk.flags.writeable or min(chunk.strides, default=0) < 0
+        ):
+            chunk = chunk.copy()  # read-only or flipped views: torch takes neither as they are
         with torch.no_grad(), full_float32(self.device):
             t = torch.as_tensor(chunk, dtype=self._dtype).to(self.device)
             if self.preprocess is not None:
