@@ -213,10 +213,11 @@ class ArrayOps:
             import torch
 
             self._torch = torch
-            # arrays already in this dtype on the CPU are shared through torch.from_numpy,
-            # the cheap door (torch.as_tensor would share them too, at several times the cost)
-            same = {torch.float32: np.float32, torch.float64: np.float64}.get(dtype)
-            self._shared = same if str(device) == "cpu" else None
+            # arrays already in the wanted dtype on the CPU are shared through
+            # torch.from_numpy, the cheap door (torch.as_tensor shares them too, at several
+            # times the cost)
+            self._cpu = str(device) == "cpu"
+            self._np_float = {torch.float32: np.float32, torch.float64: np.float64}.get(dtype)
 
     @property
     def is_torch(self) -> bool:
@@ -230,7 +231,11 @@ class ArrayOps:
         arr = np.asarray(a)
         if not arr.flags.writeable or min(arr.strides, default=0) < 0:
             arr = np.array(arr)  # read-only (broadcast views) or flipped views: torch wants a copy
-        elif not integer and arr.dtype == self._shared and arr.flags.c_contiguous:
+        elif (
+            self._cpu
+            and arr.flags.c_contiguous
+            and arr.dtype == (np.int64 if integer else self._np_float)
+        ):
             return self._torch.from_numpy(arr)
         return self._torch.as_tensor(arr, dtype=dtype, device=self.device)
 

@@ -121,18 +121,19 @@ def for_each_gradient(
     chosen = np.empty(n_inputs, dtype=np.int64)
     if target is not None:
         chosen[:] = target
-        target_dev = torch.as_tensor(chosen, device=model.device)
+        target_dev = model.array_ops().asarray(chosen[:, None], integer=True)  # (n, 1)
     with _grad_enabled(), full_float32(model.device):
         for sl in group_chunks(n_inputs, rows, group):
             x = make_chunk(sl.start, sl.stop).detach().requires_grad_(True)
             y = model._forward_torch_full(x)
             if target is None:
-                t = y.detach().argmax(dim=1)
-                chosen[sl] = t.cpu().numpy()
+                t = y.detach().argmax(dim=1, keepdim=True)
+                chosen[sl] = t.cpu().numpy()[:, 0]
             else:
                 t = target_dev[sl]
-            picked = y.gather(1, t[:, None])[:, 0]
-            (grad,) = torch.autograd.grad(picked.sum(), x)
+            picked = y.gather(1, t)  # (m, 1): differentiated with a seed of ones
+            (grad,) = torch.autograd.grad(picked, x, grad_outputs=torch.ones_like(picked))
+            picked = picked[:, 0]
             consume(sl.start, sl.stop, grad.detach(), picked.detach())
     return chosen
 

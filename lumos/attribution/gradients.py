@@ -202,7 +202,6 @@ class _GradientExplainer(Explainer):
         """Gradients at the rows themselves, with the target resolved and the predictions
         read in the same forward pass (no separate forward). ``contribution(x_dev, grad)``
         maps the rows' gradients to their values."""
-        import torch
 
         n = len(x)
         if target is not None:
@@ -210,18 +209,21 @@ class _GradientExplainer(Explainer):
                 target, n, self.model.n_outputs, class_names=self.model.class_names
             )
         x_dev = self.model.array_ops().asarray(x)
-        # float64 results straight away: each chunk's values are converted once, on the copy
-        values = torch.empty(x_dev.shape, dtype=torch.float64, device=x_dev.device)
-        prediction = torch.empty(n, dtype=torch.float64, device=x_dev.device)
+        # each chunk's values and predictions go to the host as they are and become float64
+        # there, in one conversion (a single chunk, the common case, needs no copy between)
+        values = np.empty(x.shape, dtype=np.float64)
+        prediction = np.empty(n, dtype=np.float64)
 
         def consume(start: int, stop: int, grad: Any, output: Any) -> None:
-            values[start:stop] = contribution(x_dev[start:stop], grad)
-            prediction[start:stop] = output
+            part = x_dev if stop - start == n else x_dev[start:stop]
+            values[start:stop] = contribution(part, grad).cpu().numpy()
+            prediction[start:stop] = output.cpu().numpy()
 
         chosen = for_each_gradient(
-            self.model, lambda a, b: x_dev[a:b], n, target, consume, batch_size=self.batch_size
-        )
-        return chosen, to_numpy(prediction), {"values": to_numpy(values)}
+            self.model, lambda a, b: x_dev if b - a == n else x_dev[a:b], n, target, consume,
+            batch_size=self.batch_size,
+        )  # fmt: skip
+        return chosen, prediction, {"values": values}
 
     def _gradient_pass(
         self,
