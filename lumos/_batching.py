@@ -190,6 +190,14 @@ def evaluate_generated(
     return out if out is not None else np.empty((0, 0))
 
 
+def for_torch(a: np.ndarray) -> np.ndarray:
+    """``a`` as ``torch.as_tensor`` takes it: a copy when it is read-only (broadcast views)
+    or laid out with negative strides (flipped views such as ``x[::-1]``), else ``a``."""
+    if not a.flags.writeable or min(a.strides, default=0) < 0:
+        return np.array(a)
+    return a
+
+
 class ArrayOps:
     """numpy, or torch on a device, behind the few operations perturbations are built with.
 
@@ -228,10 +236,8 @@ class ArrayOps:
         if not self.is_torch:
             return np.asarray(a, dtype=np.int64) if integer else np.asarray(a)
         dtype = self._torch.int64 if integer else self.dtype
-        arr = np.asarray(a)
-        if not arr.flags.writeable or min(arr.strides, default=0) < 0:
-            arr = np.array(arr)  # read-only (broadcast views) or flipped views: torch wants a copy
-        elif (
+        arr = for_torch(np.asarray(a))
+        if (
             self._cpu
             and arr.flags.c_contiguous
             and arr.dtype == (np.int64 if integer else self._np_float)

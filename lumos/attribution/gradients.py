@@ -214,15 +214,14 @@ class _GradientExplainer(Explainer):
         values = np.empty(x.shape, dtype=np.float64)
         prediction = np.empty(n, dtype=np.float64)
 
+        def rows(start: int, stop: int) -> Any:
+            return x_dev if stop - start == n else x_dev[start:stop]  # one chunk: no slice
+
         def consume(start: int, stop: int, grad: Any, output: Any) -> None:
-            part = x_dev if stop - start == n else x_dev[start:stop]
-            values[start:stop] = contribution(part, grad).cpu().numpy()
+            values[start:stop] = contribution(rows(start, stop), grad).cpu().numpy()
             prediction[start:stop] = output.cpu().numpy()
 
-        chosen = for_each_gradient(
-            self.model, lambda a, b: x_dev if b - a == n else x_dev[a:b], n, target, consume,
-            batch_size=self.batch_size,
-        )  # fmt: skip
+        chosen = for_each_gradient(self.model, rows, n, target, consume, batch_size=self.batch_size)
         return chosen, prediction, {"values": values}
 
     def _gradient_pass(

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lumos._batching import ArrayOps, full_float32
+from lumos._batching import ArrayOps, for_torch, full_float32
 from lumos.errors import ModelError
 from lumos.models.base import Model
 
@@ -92,10 +92,8 @@ class TorchModel(Model):
         return super()._detect_output_kind()
 
     def _forward(self, chunk: np.ndarray) -> np.ndarray:
-        if isinstance(chunk, np.ndarray) and (
-            not chunk.flags.writeable or min(chunk.strides, default=0) < 0
-        ):
-            chunk = chunk.copy()  # read-only or flipped views: torch takes neither as they are
+        if isinstance(chunk, np.ndarray):
+            chunk = for_torch(chunk)
         with torch.no_grad(), full_float32(self.device):
             t = torch.as_tensor(chunk, dtype=self._dtype).to(self.device)
             if self.preprocess is not None:
