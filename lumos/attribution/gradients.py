@@ -157,9 +157,6 @@ class _Accumulator:
         self.sum[sl] += part.double()
         self.count[sl] += c
 
-    def total(self) -> np.ndarray:
-        return to_numpy(self.sum)
-
     def mean(self) -> np.ndarray:
         return to_numpy(self.sum) / self.k
 
