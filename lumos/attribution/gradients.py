@@ -7,6 +7,8 @@ noisy copies); all points of all rows go through one chunked forward + backward 
 (:func:`lumos.attribution._autograd.for_each_gradient`), and per-row sums are accumulated on
 the model's device in float64. What one chunk adds to a row is summed in the model's dtype
 first (as captum sums), so the chunk size moves results only at that dtype's rounding.
+Integrated gradients needs only those sums: it takes them at the output of the model's affine
+entry layer and sends them back through that layer once per row (see ``_autograd``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from lumos._batching import full_float32
 from lumos._random import check_random_state
 from lumos._validation import check_array, check_name, check_positive_int, check_target
 from lumos.attribution._autograd import (
+    SplitGradients,
+    eval_with_entry,
     for_each_gradient,
+    forward_split,
     gradient_batch_size,
-    set_eval,
+    through_entry,
     to_numpy,
 )
 from lumos.attribution._base import Explainer, get_explainer, parameter_names, register
@@ -38,7 +43,8 @@ RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "ri
 #: Integrated gradients on at most this many rows (all in one pass) evaluates each row and
 #: its baseline in the gradient pass itself rather than in a forward call of their own: two
 #: extra points per row cost less than a call's fixed overhead only when the rows are few
-#: (reference CNN, 50 steps: 12% faster for 1 row, 2% for 4, 12% slower for 6).
+#: (reference CNN, 50 steps: 18% faster for 1 row, 11% for 3; 4 rows' 208 points exceed one
+#: default pass; with a larger pass an earlier measurement found 6 rows 12% slower).
 _FEW_ROWS = 4
 #: Elements of noisy inputs (rows × samples × features) a noise tunnel builds at once.
 _NOISE_BLOCK_ELEMENTS = 1 << 22
@@ -446,18 +452,28 @@ class IntegratedGradients(_GradientExplainer):
             path = b_dev[:, None] + coef[:, 2:] * diff[:, None]
             points = torch.cat([x_dev[:, None], b_dev[:, None], path], dim=1)
         points = points.reshape(n * g, *shape)
-        set_eval(model)
+        entry = eval_with_entry(model)
         with torch.enable_grad(), full_float32(model.device):
             points.requires_grad_(True)
-            out = model._forward_torch_full(points)
+            out, at_entry = forward_split(model, points, entry)
             if target is None:  # the predicted class at x, each group's first point
                 target = out.detach()[::g].argmax(dim=1).cpu().numpy().astype(np.int64)
             picked = out.gather(1, _target_index(tuple(target.tolist()), g, ops.device))
-            (grad,) = torch.autograd.grad(picked, points, grad_outputs=seed)
+            if at_entry is None:
+                (grad,) = torch.autograd.grad(picked, points, grad_outputs=seed)
+                summed = grad.cpu().numpy().reshape(n, g, -1).sum(axis=1)
+            else:  # summed at the entry layer's output, then sent back through it
+                g_entry, rest = torch.autograd.grad(
+                    picked, (at_entry, points), grad_outputs=seed, allow_unused=True
+                )
+                g_entry = g_entry.reshape(n, g, *g_entry.shape[1:]).sum(dim=1)
+                grad = through_entry(entry, shape, g_entry)
+                if rest is not None:
+                    grad = grad + rest.reshape(n, g, *shape).sum(dim=1)
+                summed = grad.cpu().numpy()
         # Σ_j w_j ∂f/∂x at the path points (summed in the model's dtype, as the chunked path
         # sums a row's points), times x - x' in float64; the few scalars in Python
-        weighted = grad.detach().cpu().numpy().reshape(n, g, -1)
-        vals = weighted.sum(axis=1).reshape(x.shape) * diff.cpu().numpy().astype(np.float64)
+        vals = summed.reshape(x.shape) * diff.cpu().numpy().astype(np.float64)
         f = picked.detach().cpu().numpy().ravel().tolist()  # f at [x, x', path...] per row
         f_x, f_base = f[::g], f[1::g]
         totals = vals.reshape(n, -1).sum(axis=1).tolist()
@@ -528,13 +544,17 @@ class IntegratedGradients(_GradientExplainer):
             p = np.arange(start, stop)
             w = np.zeros((r1 - r0, stop - start))
             w[p // k - r0, p - start] = weights[p % k]
-            w_dev = torch.as_tensor(w, dtype=grad.dtype, device=grad.device)
-            summed[r0:r1] += (w_dev @ grad.reshape(stop - start, -1)).double()
+            if isinstance(grad, SplitGradients):  # summed at the entry layer's output
+                w_dev = torch.as_tensor(w, dtype=grad.at_entry.dtype, device=summed.device)
+                summed[r0:r1] += grad.weighted_sums(w_dev).double()
+            else:
+                w_dev = torch.as_tensor(w, dtype=grad.dtype, device=grad.device)
+                summed[r0:r1] += (w_dev @ grad.reshape(stop - start, -1)).double()
 
         # chunks of the full size across row boundaries: fewer passes than whole rows
         for_each_gradient(
             self.model, make_chunk, n * k, np.repeat(target, k), consume,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size, split=True,
         )  # fmt: skip
         values = to_numpy(summed.reshape(n, *shape) * diff)
         if not ends:

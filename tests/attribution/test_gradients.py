@@ -732,3 +732,176 @@ def test_unknown_base_params_raise_a_lumos_error() -> None:
         lumos.explain(model, X_TAB, method="smoothgrad", base_params={"n_steps": 5})
     assert "absolute" in str(info.value)
     assert isinstance(info.value, LumosError)
+
+
+# ----------------------------------------------------------------------------- the entry layer
+#
+# Integrated gradients sums a row's path gradients at the output of the layer the inputs
+# enter first, when that layer is affine, and sends the sum back through it once. Against
+# a naive float64 reference (every point differentiated on its own) on models where that
+# split happens, happens with another path from the input, or must not happen.
+
+
+class _Skip(nn.Module):
+    """A convolution entry and a second path that reads the input again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3, padding=1)
+        self.head = nn.Linear(3 * 36 + 1, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.conv(x)).flatten(1)
+        return self.head(torch.cat([h, (x**2).mean(dim=(1, 2, 3))[:, None]], dim=1))
+
+
+class _Twice(nn.Module):
+    """The entry applied to the input twice, and to a function of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(5, 4)
+        self.out = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.lin(x)) * self.lin(x) + torch.sin(self.lin(2 * x))
+        return self.out(h)
+
+
+class _Normalised(nn.Module):
+    """The input is standardised before the first convolution: it never enters it as it is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.Tanh(), nn.Flatten(),
+                                 nn.Linear(108, 3))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - 0.5) / 0.25)
+
+
+class _Raises(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(x) > 2:
+            raise RuntimeError("refused: too many rows")
+        return self.lin(x)
+
+
+def _entry_models() -> dict[str, tuple[nn.Module, bool]]:
+    """name -> (model, whether integrated gradients splits it at its entry layer)."""
+    torch.manual_seed(5)
+    return {
+        "cnn": (zoo.torch_cnn((1, 6, 6), 3, channels=(4,), hidden=8, seed=3), True),
+        "mlp": (zoo.torch_mlp(5, 3, hidden=(16,), seed=4), True),
+        "skip": (_Skip(), True),
+        "twice": (_Twice(), True),
+        "reflect": (
+            nn.Sequential(
+                nn.Conv2d(1, 3, 3, padding=1, padding_mode="reflect"),
+                nn.Softplus(),
+                nn.Flatten(),
+                nn.Linear(108, 3),
+            ),
+            True,
+        ),
+        "inplace": (
+            nn.Sequential(
+                nn.Conv2d(1, 3, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Flatten(),
+                nn.Linear(108, 3),
+            ),
+            False,
+        ),
+        "normalised": (_Normalised(), False),
+    }
+
+
+def _naive_ig(net: nn.Module, x: np.ndarray, t: np.ndarray, n_steps: int) -> np.ndarray:
+    """Integrated gradients from a zero baseline, one point at a time, in float64."""
+    net64 = copy.deepcopy(net).double()
+    nodes, weights = integration_rule("gausslegendre", n_steps)
+    values = []
+    for row, target in zip(torch.as_tensor(x, dtype=torch.float64), t, strict=True):
+        total = torch.zeros_like(row)
+        for a, w in zip(nodes, weights, strict=True):
+            p = (a * row)[None].requires_grad_(True)
+            (g,) = torch.autograd.grad(net64(p)[0, int(target)], p)
+            total += w * g[0]
+        values.append((total * row).numpy())
+    return np.stack(values)
+
+
+@pytest.mark.parametrize("name", list(_entry_models()))
+def test_ig_summed_at_the_entry_layer_equals_the_pointwise_sum(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lumos.attribution._autograd as autograd
+
+    net, splits = _entry_models()[name]
+    rng = np.random.default_rng(8)
+    shape = (5,) if name in ("mlp", "twice") else (1, 6, 6)
+    x = rng.normal(size=(6, *shape)).astype(np.float32)
+    t = rng.integers(0, 3, size=6)
+    calls: list[int] = []
+    real = autograd.through_entry
+
+    def spy(entry: Any, input_shape: Any, at_entry: Any) -> Any:
+        calls.append(len(at_entry))
+        return real(entry, input_shape, at_entry)
+
+    monkeypatch.setattr(autograd, "through_entry", spy)
+    monkeypatch.setattr(gradients, "through_entry", spy)
+    expected = _naive_ig(net, x, t, n_steps=7)
+    assert np.abs(expected).max() > 1e-3
+    # one row (its path in the one pass), and six rows in chunks of 5 points that split
+    # rows between them
+    for rows, batch_size in ((1, None), (6, 5), (6, None)):
+        calls.clear()
+        e = lumos.explain(net, x[:rows], method="integrated_gradients", target=t[:rows],
+                          n_steps=7, batch_size=batch_size)  # fmt: skip
+        close(e.values, expected[:rows], 1e-5, err_msg=f"{name}, {rows} rows")
+        assert (len(calls) > 0) == splits, calls
+        if splits:  # each row goes back through the entry once per pass it spans
+            chunk = batch_size or 7 * rows
+            spans = [(min(s + chunk, 7 * rows) - 1) // 7 - s // 7 + 1
+                     for s in range(0, 7 * rows, chunk)]  # fmt: skip
+            assert calls == spans
+        total = e.values.reshape(rows, -1).sum(axis=1)
+        with torch.no_grad():
+            f_x = net(torch.as_tensor(x[:rows])).numpy()[np.arange(rows), t[:rows]]
+        np.testing.assert_allclose(e.prediction, f_x, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            e.extras["completeness_gap"], np.abs(total - (f_x - e.base_value)), atol=1e-6
+        )
+    # the entry layer keeps no hook, and a second call (the in-place model: known) agrees
+    assert all(not m._forward_hooks for m in net.modules())
+    again = lumos.explain(net, x[:1], method="integrated_gradients", target=t[:1], n_steps=7)
+    close(again.values, expected[:1], 1e-5)
+
+
+def test_the_entry_layer_is_left_alone_when_hooked_or_when_the_model_raises() -> None:
+    net, _ = _entry_models()["mlp"]
+    x = np.random.default_rng(9).normal(size=(2, 5)).astype(np.float32)
+    expected = _naive_ig(net, x, np.array([0, 1]), n_steps=6)
+    seen: list[int] = []
+    entry = (
+        net[0]
+        if isinstance(net, nn.Sequential)
+        else next(m for m in net.modules() if isinstance(m, nn.Linear))
+    )
+    handle = entry.register_forward_hook(lambda m, a, out: seen.append(len(a[0])))
+    try:  # a user's hook on the entry sees every point: no split
+        e = lumos.explain(net, x, method="integrated_gradients", target=[0, 1], n_steps=6)
+    finally:
+        handle.remove()
+    close(e.values, expected, 1e-5)
+    assert seen[-1] == 2 * (6 + 2)  # the one pass: both rows' paths and endpoints
+    raising = _Raises()
+    with pytest.raises(RuntimeError, match="too many rows"):
+        lumos.explain(raising, x[:1], method="integrated_gradients", target=0, n_steps=6)
+    assert not raising.lin._forward_hooks
