@@ -547,7 +547,11 @@ def _methods(quick: bool, net: torch.nn.Module, digits: Any, chunk: int) -> Sect
         "passes: input checks, any further forward pass (each row's prediction where the "
         "method does not read it from its own pass; IG's f(baseline) for its completeness "
         "check), per-row sums in float64, the results' copy to numpy; SmoothGrad also "
-        "draws its noise on the host, per row from the row's own seed. "
+        "draws its noise on the host, per row from the row's own seed. Integrated "
+        "gradients can run below its floor: it sums each row's weighted path gradients at "
+        "the output of the CNN's first convolution and sends that sum back through the "
+        "convolution once per row and pass, where the floor (and captum) take the "
+        "convolution's input gradient at every point. "
         "Grad-CAM's floor stops the backward pass at `features.3` (the stem runs without "
         "autograd), the least any Grad-CAM can do.",
         "captum's `internal_batch_size` splits the steps, not the points: a pass holds "

@@ -298,9 +298,14 @@ def metric_checks() -> Section:
         notes=[
             "The stability ratios (relative input / output stability) divide by float32 "
             "differences of near-equal inputs or outputs, so their values reach 1e6 here: "
-            "hence a relative tolerance."
+            "hence a relative tolerance, and 1e-2 for these two. Float32 rounding alone moves "
+            "them by about 1e-3: on one CPU, integrated gradients computed with its sums in "
+            "another order (split at the CNN's entry layer or not, the same numbers to 1e-8) "
+            "moves relative output stability by up to 8.8e-4 (row 0: 8.462e6 to 8.471e6 "
+            "over the four device × order combinations, on an H100 machine)."
         ],
     )
+    ratios = ("relative_input_stability", "relative_output_stability")
     for metric in cpu.metrics:
         methods = [m for m in cpu.methods if (m, metric) in cpu.results]
         diff = rel = 0.0
@@ -313,9 +318,10 @@ def metric_checks() -> Section:
                 d = np.abs(a[~na] - b[~na])
                 diff = max(diff, float(d.max()))
                 rel = max(rel, float((d / np.maximum(1.0, np.abs(a[~na]))).max()))
-        ok = "yes" if agree and methods and rel <= 1e-3 else "NO"
+        tol = 1e-2 if metric in ratios else 1e-3
+        ok = "yes" if agree and methods and rel <= tol else "NO"
         names = "all 3" if len(methods) == 3 else ", ".join(methods) or "none"
-        section.rows.append([metric, names, f"{diff:.2e}", f"{rel:.2e}", "1e-03", ok])
+        section.rows.append([metric, names, f"{diff:.2e}", f"{rel:.2e}", f"{tol:.0e}", ok])
     return section
 
 
