@@ -191,8 +191,9 @@ def through_entry(entry: Any, input_shape: tuple[int, ...], at_entry: Any) -> An
 
 
 class SplitGradients:
-    """One chunk's gradients split at the entry layer (:func:`forward_split`): reduce them
-    with :meth:`weighted_sums`.
+    """One pass's gradients split at the entry layer (:func:`forward_split`), reduced over
+    inputs by :meth:`weighted_sums` or :meth:`group_sums`: the reduction is taken at the
+    entry's output and its result sent back through the entry once.
 
     Parameters
     ----------
@@ -208,7 +209,7 @@ class SplitGradients:
         self.entry, self.input_shape, self.at_entry, self.rest = entry, input_shape, at_entry, rest
 
     def weighted_sums(self, weights: Any) -> Any:
-        """``weights @ ∂f/∂x`` over the chunk's inputs, taken at the entry's output.
+        """``weights @ ∂f/∂x`` over the inputs.
 
         Parameters
         ----------
@@ -219,11 +220,25 @@ class SplitGradients:
         tensor of shape (r, prod(input_shape))
         """
         m, r = len(self.at_entry), len(weights)
-        summed = (weights @ self.at_entry.reshape(m, -1)).reshape(r, *self.at_entry.shape[1:])
-        out = through_entry(self.entry, self.input_shape, summed).reshape(r, -1)
-        if self.rest is not None:
-            out = out + weights @ self.rest.reshape(m, -1)
-        return out
+        at = (weights @ self.at_entry.reshape(m, -1)).reshape(r, *self.at_entry.shape[1:])
+        rest = None if self.rest is None else weights @ self.rest.reshape(m, -1)
+        return self._back(at, rest)
+
+    def group_sums(self, group: int) -> Any:
+        """Sums of ``∂f/∂x`` over consecutive groups of ``group`` inputs.
+
+        Returns
+        -------
+        tensor of shape (m // group, prod(input_shape))
+        """
+        r = len(self.at_entry) // group
+        at = self.at_entry.reshape(r, group, *self.at_entry.shape[1:]).sum(dim=1)
+        rest = None if self.rest is None else self.rest.reshape(r, group, -1).sum(dim=1)
+        return self._back(at, rest)
+
+    def _back(self, at: Any, rest: Any) -> Any:
+        out = through_entry(self.entry, self.input_shape, at).reshape(len(at), -1)
+        return out if rest is None else out + rest
 
 
 #: Input elements per forward + backward pass on the CPU by default (half the forward-only

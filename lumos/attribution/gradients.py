@@ -31,7 +31,6 @@ from lumos.attribution._autograd import (
     for_each_gradient,
     forward_split,
     gradient_batch_size,
-    through_entry,
     to_numpy,
 )
 from lumos.attribution._base import Explainer, get_explainer, parameter_names, register
@@ -466,11 +465,8 @@ class IntegratedGradients(_GradientExplainer):
                 g_entry, rest = torch.autograd.grad(
                     picked, (at_entry, points), grad_outputs=seed, allow_unused=True
                 )
-                g_entry = g_entry.reshape(n, g, *g_entry.shape[1:]).sum(dim=1)
-                grad = through_entry(entry, shape, g_entry)
-                if rest is not None:
-                    grad = grad + rest.reshape(n, g, *shape).sum(dim=1)
-                summed = grad.cpu().numpy()
+                split = SplitGradients(entry, shape, g_entry, rest)
+                summed = split.group_sums(g).cpu().numpy()
         # Σ_j w_j ∂f/∂x at the path points (summed in the model's dtype, as the chunked path
         # sums a row's points), times x - x' in float64; the few scalars in Python
         vals = summed.reshape(x.shape) * diff.cpu().numpy().astype(np.float64)

@@ -855,7 +855,6 @@ def test_ig_summed_at_the_entry_layer_equals_the_pointwise_sum(
         return real(entry, input_shape, at_entry)
 
     monkeypatch.setattr(autograd, "through_entry", spy)
-    monkeypatch.setattr(gradients, "through_entry", spy)
     expected = _naive_ig(net, x, t, n_steps=7)
     assert np.abs(expected).max() > 1e-3
     # one row (its path in the one pass), and six rows in chunks of 5 points that split
