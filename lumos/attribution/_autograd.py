@@ -190,6 +190,33 @@ def through_entry(entry: Any, input_shape: tuple[int, ...], at_entry: Any) -> An
     return g
 
 
+def differentiate(picked: Any, x: Any, seed: Any, entry: Any, at_entry: Any) -> Any:
+    """The gradients of ``seed · picked`` with respect to the inputs ``x``.
+
+    Parameters
+    ----------
+    picked : tensor of shape (m, 1)
+        The target outputs of a pass.
+    x : tensor of shape (m, *input_shape)
+        The pass' inputs (leaf, requires grad).
+    seed : tensor of shape (m, 1)
+    entry, at_entry
+        From :func:`eval_with_entry` and :func:`forward_split`.
+
+    Returns
+    -------
+    tensor of shape (m, *input_shape), or SplitGradients
+        The latter when the pass was split at the entry layer (``at_entry`` given).
+    """
+    import torch
+
+    if at_entry is None:
+        (grad,) = torch.autograd.grad(picked, x, grad_outputs=seed)
+        return grad.detach()
+    g_entry, rest = torch.autograd.grad(picked, (at_entry, x), grad_outputs=seed, allow_unused=True)
+    return SplitGradients(entry, tuple(x.shape[1:]), g_entry, rest)
+
+
 class SplitGradients:
     """One pass's gradients split at the entry layer (:func:`forward_split`), reduced over
     inputs by :meth:`weighted_sums` or :meth:`group_sums`: the reduction is taken at the
@@ -340,15 +367,7 @@ def for_each_gradient(
             else:
                 t = target_dev[sl]
             picked = y.gather(1, t)  # (m, 1): differentiated with a seed of ones
-            seed = torch.ones_like(picked)
-            if at_entry is None:
-                (grad,) = torch.autograd.grad(picked, x, grad_outputs=seed)
-                grad = grad.detach()
-            else:
-                g_entry, rest = torch.autograd.grad(
-                    picked, (at_entry, x), grad_outputs=seed, allow_unused=True
-                )
-                grad = SplitGradients(entry, tuple(x.shape[1:]), g_entry, rest)
+            grad = differentiate(picked, x, torch.ones_like(picked), entry, at_entry)
             consume(sl.start, sl.stop, grad, picked[:, 0].detach())
     return chosen
 

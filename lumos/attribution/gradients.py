@@ -27,6 +27,7 @@ from lumos._random import check_random_state
 from lumos._validation import check_array, check_name, check_positive_int, check_target
 from lumos.attribution._autograd import (
     SplitGradients,
+    differentiate,
     eval_with_entry,
     for_each_gradient,
     forward_split,
@@ -458,15 +459,11 @@ class IntegratedGradients(_GradientExplainer):
             if target is None:  # the predicted class at x, each group's first point
                 target = out.detach()[::g].argmax(dim=1).cpu().numpy().astype(np.int64)
             picked = out.gather(1, _target_index(tuple(target.tolist()), g, ops.device))
-            if at_entry is None:
-                (grad,) = torch.autograd.grad(picked, points, grad_outputs=seed)
+            grad = differentiate(picked, points, seed, entry, at_entry)
+            if isinstance(grad, SplitGradients):  # summed at the entry's output, sent back
+                summed = grad.group_sums(g).cpu().numpy()
+            else:
                 summed = grad.cpu().numpy().reshape(n, g, -1).sum(axis=1)
-            else:  # summed at the entry layer's output, then sent back through it
-                g_entry, rest = torch.autograd.grad(
-                    picked, (at_entry, points), grad_outputs=seed, allow_unused=True
-                )
-                split = SplitGradients(entry, shape, g_entry, rest)
-                summed = split.group_sums(g).cpu().numpy()
         # Σ_j w_j ∂f/∂x at the path points (summed in the model's dtype, as the chunked path
         # sums a row's points), times x - x' in float64; the few scalars in Python
         vals = summed.reshape(x.shape) * diff.cpu().numpy().astype(np.float64)
