@@ -219,13 +219,14 @@ def check_target(
         out = _target_items(list(target), target, n_rows, class_names)  # may mix names, ints
     else:
         out = _target_items(np.asarray(target).tolist(), target, n_rows, class_names)
-    bad = (out < -n_outputs) | (out >= n_outputs)
-    if bad.any():
+    lo, hi = int(out.min()), int(out.max())  # two reductions: the common case checks no more
+    if lo < -n_outputs or hi >= n_outputs:
+        bad = out[(out < -n_outputs) | (out >= n_outputs)]
         raise TargetError(
-            f"target {int(out[bad][0])} is out of range for a model with {n_outputs} output(s); "
+            f"target {int(bad[0])} is out of range for a model with {n_outputs} output(s); "
             f"use an index in 0..{n_outputs - 1}."
         )
-    return np.where(out < 0, out + n_outputs, out)
+    return out if lo >= 0 else np.where(out < 0, out + n_outputs, out)
 
 
 def _target_items(

@@ -447,6 +447,25 @@ def test_module_walk_visits_what_named_modules_visits() -> None:
         assert paths == [n for n, _ in module.named_modules(remove_duplicate=False)]
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_eval_mode_finds_any_training_part() -> None:
+    """Explanations switch a model to eval mode when any part of it trains, however deep,
+    past empty (None) children, in TorchScript modules too; the model's own flags are left
+    alone when nothing trains."""
+    from lumos.models.torch import eval_mode
+
+    inner = torch.nn.Dropout(0.5)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Sequential(torch.nn.ReLU(), inner))
+    net.register_module("unused", None)
+    scripted = torch.jit.script(torch_net(0))
+    for module, deep in ((net, inner), (scripted, next(iter(scripted.children())))):
+        module.eval()
+        deep.train()
+        assert [m.training for m in module.modules()].count(True) >= 1
+        eval_mode(module)
+        assert not any(m.training for m in module.modules())
+
+
 def test_flipped_views_are_accepted(x: np.ndarray) -> None:
     """Views with negative strides (``x[::-1]``, ``np.flip``), which ``torch.as_tensor``
     refuses, give what their contiguous copies give: model calls, gradients, perturbations."""

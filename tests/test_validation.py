@@ -9,6 +9,7 @@ import torch
 
 import lumos
 from lumos._random import check_random_state
+from lumos._validation import check_target
 from lumos.errors import (
     EmptyInputError,
     InputError,
@@ -110,6 +111,16 @@ def test_targets(model: lumos.Model) -> None:
     assert e.target.tolist() == [1, 0]
     e = lumos.explain(model, x, method="feature_ablation", target=-1)
     assert e.target.tolist() == [1, 1]
+
+
+def test_many_targets_are_range_checked_and_wrapped() -> None:
+    """More targets than the Python fast path takes: checked by their min and max."""
+    t = np.tile(np.array([0, -1, 2, -3]), 5)  # 20 rows, 3 outputs
+    np.testing.assert_array_equal(check_target(t, 20, 3), np.tile([0, 2, 2, 0], 5))
+    np.testing.assert_array_equal(check_target(np.arange(20) % 3, 20, 3), np.arange(20) % 3)
+    for bad, first in ((np.r_[np.zeros(18, int), 3, -4], 3), (np.r_[np.ones(19, int), -4], -4)):
+        with pytest.raises(TargetError, match=rf"target {first} is out of range.*0\.\.2"):
+            check_target(bad, 20, 3)
 
 
 def test_random_state() -> None:

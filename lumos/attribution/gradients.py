@@ -205,6 +205,7 @@ class _GradientExplainer(Explainer):
         """Gradients at the rows themselves, with the target resolved and the predictions
         read in the same forward pass (no separate forward). ``contribution(x_dev, grad)``
         maps the rows' gradients to their values."""
+        import torch
 
         n = len(x)
         if target is not None:
@@ -213,7 +214,7 @@ class _GradientExplainer(Explainer):
             )
         x_dev = self.model.array_ops().asarray(x)
         # each chunk's values and predictions go to the host as they are and become float64
-        # there, in one conversion (a single chunk, the common case, needs no copy between)
+        # there, copied into the result's own rows as they are converted
         values = np.empty(x.shape, dtype=np.float64)
         prediction = np.empty(n, dtype=np.float64)
 
@@ -221,7 +222,7 @@ class _GradientExplainer(Explainer):
             return x_dev if stop - start == n else x_dev[start:stop]  # one chunk: no slice
 
         def consume(start: int, stop: int, grad: Any, output: Any) -> None:
-            values[start:stop] = contribution(rows(start, stop), grad).cpu().numpy()
+            torch.from_numpy(values[start:stop]).copy_(contribution(rows(start, stop), grad).cpu())
             prediction[start:stop] = output.cpu().numpy()
 
         chosen = for_each_gradient(self.model, rows, n, target, consume, batch_size=self.batch_size)

@@ -134,7 +134,7 @@ def _prepare(module: torch.nn.Module, device: str) -> torch.nn.Module:
 def eval_mode(module: torch.nn.Module) -> None:
     """Switch ``module`` to eval mode if any part of it is training (torch.export modules
     refuse ``.eval()``: they stay in the mode they were exported in)."""
-    if not any(m.training for _, _, m in _walk(module)):
+    if not _any_training(module):
         return
     try:
         module.eval()
@@ -142,10 +142,24 @@ def eval_mode(module: torch.nn.Module) -> None:
         pass
 
 
+def _any_training(module: torch.nn.Module) -> bool:
+    """Whether ``module`` or anything under it is in training mode (a plain loop that stops
+    at the first: it runs on every explanation)."""
+    stack = [module]
+    while stack:
+        m = stack.pop()
+        if m is None:
+            continue
+        if m.training:
+            return True
+        stack.extend(m._modules.values())
+    return False
+
+
 def _walk(module: torch.nn.Module) -> list[tuple[int, str, torch.nn.Module]]:
     """``(depth, name, submodule)`` for ``module`` (depth 0, name ``""``) and everything under
     it, depth first in ``named_modules(remove_duplicate=False)``'s order, from a plain loop:
-    explanations walk the model on every call (eval mode, fingerprint), where
+    explanations walk the model on every call (fingerprint, entry layer), where
     ``named_modules``' recursive generators were a measurable part of what a one-image
     gradient explanation costs beyond its forward + backward pass."""
     found: list[tuple[int, str, torch.nn.Module]] = []
