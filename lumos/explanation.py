@@ -60,7 +60,7 @@ def _normalise_params(params: dict[str, Any] | None) -> dict[str, Any]:
     if all(type(v) in _PLAIN for v in params.values()):  # nothing to convert
         return {str(k): v for k, v in params.items()}
     arrays: dict[str, np.ndarray] = {}
-    return _restore(_jsonable(dict(params or {}), arrays, "params"), arrays)
+    return _restore(_jsonable(dict(params), arrays, "params"), arrays)
 
 
 def _write(

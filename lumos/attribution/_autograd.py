@@ -217,6 +217,23 @@ def differentiate(picked: Any, x: Any, seed: Any, entry: Any, at_entry: Any) -> 
     return SplitGradients(entry, tuple(x.shape[1:]), g_entry, rest)
 
 
+def weighted_sums(grad: Any, weights: Any) -> Any:
+    """``weights @ ∂f/∂x`` over one pass' inputs, from what :func:`differentiate` returned.
+
+    Parameters
+    ----------
+    grad : tensor of shape (m, *input_shape), or SplitGradients
+    weights : tensor of shape (r, m)
+
+    Returns
+    -------
+    tensor of shape (r, prod(input_shape))
+    """
+    if isinstance(grad, SplitGradients):
+        return grad.weighted_sums(weights)
+    return weights @ grad.reshape(len(grad), -1)
+
+
 class SplitGradients:
     """One pass's gradients split at the entry layer (:func:`forward_split`), reduced over
     inputs by :meth:`weighted_sums` or :meth:`group_sums`: the reduction is taken at the

@@ -33,6 +33,7 @@ from lumos.attribution._autograd import (
     forward_split,
     gradient_batch_size,
     to_numpy,
+    weighted_sums,
 )
 from lumos.attribution._base import Explainer, get_explainer, parameter_names, register
 from lumos.attribution._baselines import resolve_baseline
@@ -538,12 +539,9 @@ class IntegratedGradients(_GradientExplainer):
             p = np.arange(start, stop)
             w = np.zeros((r1 - r0, stop - start))
             w[p // k - r0, p - start] = weights[p % k]
-            if isinstance(grad, SplitGradients):  # summed at the entry layer's output
-                w_dev = torch.as_tensor(w, dtype=grad.at_entry.dtype, device=summed.device)
-                summed[r0:r1] += grad.weighted_sums(w_dev).double()
-            else:
-                w_dev = torch.as_tensor(w, dtype=grad.dtype, device=grad.device)
-                summed[r0:r1] += (w_dev @ grad.reshape(stop - start, -1)).double()
+            # (taken at the entry layer's output when the pass was split there)
+            w_dev = torch.as_tensor(w, dtype=x_dev.dtype, device=x_dev.device)
+            summed[r0:r1] += weighted_sums(grad, w_dev).double()
 
         # chunks of the full size across row boundaries: fewer passes than whole rows
         for_each_gradient(
